@@ -495,6 +495,9 @@ pub enum EntitlementFault {
     /// It names a code that is not among the inputs.
     #[error("entitlement names code #{0}, which is not among the codes given")]
     UnknownCode(u32),
+    /// It counts the same code more than once.
+    #[error("entitlement counts code #{0} more than once")]
+    CountedTwice(u32),
     /// It counts a code that is not live now.
     #[error("entitlement counts code #{0}, which has not started or has ended")]
     DeadCodeCounted(u32),
@@ -517,7 +520,11 @@ pub fn check_entitlement(
     ent: &Entitlement,
 ) -> Result<(), EntitlementFault> {
     let mut allowed: u64 = 0;
+    let mut seen = std::collections::HashSet::new();
     for d in ent.decisions.iter().filter(|d| d.counted) {
+        if !seen.insert(d.position) {
+            return Err(EntitlementFault::CountedTwice(d.position));
+        }
         let c = codes
             .iter()
             .find(|c| c.code.position == d.position)
