@@ -510,8 +510,8 @@ mod tests {
                 // Nobody receives more than one license above its exact proportional share.
                 let w: u64 = inp.buckets.iter().map(|b| b.weight as u64).sum();
                 for (b, s) in inp.buckets.iter().zip(&d.shares) {
-                    if w > 0 {
-                        prop_assert!(s.count as u64 <= inp.total as u64 * b.weight as u64 / w + 1);
+                    if let Some(exact) = (inp.total as u64 * b.weight as u64).checked_div(w) {
+                        prop_assert!(s.count as u64 <= exact + 1);
                     }
                 }
             }

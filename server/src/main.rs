@@ -175,16 +175,12 @@ fn today() -> NaiveDate {
 
 fn read_signing_key(path: &Path) -> Result<ed25519_dalek_key::SigningKey> {
     let text = license::read_text(path)?;
-    Ok(
-        license::decode_signing_key(&text)
-            .with_context(|| format!("reading {}", path.display()))?,
-    )
+    license::decode_signing_key(&text).with_context(|| format!("reading {}", path.display()))
 }
 
 fn read_public_key(path: &Path) -> Result<ed25519_dalek_key::VerifyingKey> {
     let text = license::read_text(path)?;
-    Ok(license::decode_verifying_key(&text)
-        .with_context(|| format!("reading {}", path.display()))?)
+    license::decode_verifying_key(&text).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The key types, named through the core crate's re-export so the CLI needs no direct

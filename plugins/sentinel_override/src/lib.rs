@@ -29,9 +29,10 @@ pub fn sentinel(input: &ResolveInput) -> Result<Entitlement, i64> {
     let live = |fate: &Vec<Option<(u32, u32, i64)>>, i: usize| fate[i].is_none();
 
     if input.redundant_server {
-        let r = order.iter().copied().find(|&i| {
-            live(&fate, i) && codes[i].redundant && codes[i].kind == kind::ADDITIVE
-        });
+        let r = order
+            .iter()
+            .copied()
+            .find(|&i| live(&fate, i) && codes[i].redundant && codes[i].kind == kind::ADDITIVE);
         if let Some(r) = r {
             let by = codes[r].position;
             for &i in &order {
@@ -95,7 +96,10 @@ pub fn sentinel(input: &ResolveInput) -> Result<Entitlement, i64> {
             Some(f) => f,
             None => {
                 out.count = out.count.saturating_add(c.count);
-                out.valid_from = Some(out.valid_from.map_or(c.window_start, |v| v.max(c.window_start)));
+                out.valid_from = Some(
+                    out.valid_from
+                        .map_or(c.window_start, |v| v.max(c.window_start)),
+                );
                 if c.ends != NO_END {
                     out.valid_until = Some(out.valid_until.map_or(c.ends, |v| v.min(c.ends)));
                 }
