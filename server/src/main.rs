@@ -1,6 +1,8 @@
 //! `weblm`: the command-line tool. Vendor side: `keygen`, `issue`, `add-code`. Customer side:
 //! `show`, `verify`, `entitlements`. `demo` runs the whole path end to end.
 
+mod plugin_cmd;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,6 +115,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Policy plugins: `weblm plugin check FILE`.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCmd),
+    /// Share licenses over weighted, prioritised, capped buckets (zones), natively or with a
+    /// plugin: a what-if of the `distribute` hook.
+    Distribute(plugin_cmd::DistributeArgs),
     /// End to end: make a key, issue a license, add the seed codes, print entitlements, and
     /// acquire leases from a persistent ledger.
     Demo {
@@ -318,6 +326,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::Plugin(cmd) => plugin_cmd::run_plugin(cmd),
+        Cmd::Distribute(a) => plugin_cmd::run_distribute(a),
     }
 }
 
