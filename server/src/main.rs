@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use weblm_core::clock::{Clock, SystemClock, Timestamp};
 use weblm_core::codes::{self, CodeInput, CodeKind, LicenseCode, ResolveContext, Term};
 use weblm_core::ledger::{Ledger, LedgerConfig};
-use weblm_core::license::{self, Expect, LicenseContent, LicenseFile, FORMAT_VERSION};
+use weblm_core::license::{
+    self, Expect, LicenseContent, LicenseFile, SigningKey, VerifyingKey, FORMAT_VERSION,
+};
 
 #[derive(Parser)]
 #[command(
@@ -173,24 +175,14 @@ fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-fn read_signing_key(path: &Path) -> Result<ed25519_dalek_key::SigningKey> {
+fn read_signing_key(path: &Path) -> Result<SigningKey> {
     let text = license::read_text(path)?;
-    Ok(
-        license::decode_signing_key(&text)
-            .with_context(|| format!("reading {}", path.display()))?,
-    )
+    license::decode_signing_key(&text).with_context(|| format!("reading {}", path.display()))
 }
 
-fn read_public_key(path: &Path) -> Result<ed25519_dalek_key::VerifyingKey> {
+fn read_public_key(path: &Path) -> Result<VerifyingKey> {
     let text = license::read_text(path)?;
-    Ok(license::decode_verifying_key(&text)
-        .with_context(|| format!("reading {}", path.display()))?)
-}
-
-/// The key types, named through the core crate's re-export so the CLI needs no direct
-/// dependency on the signature crate.
-mod ed25519_dalek_key {
-    pub use weblm_core::license::{SigningKey, VerifyingKey};
+    license::decode_verifying_key(&text).with_context(|| format!("reading {}", path.display()))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
