@@ -556,7 +556,7 @@ pub fn check_entitlement(
         let live = ctx.now >= c.code.start_ts()
             && c.code
                 .end_ts(c.first_use, ctx.now)
-                .map_or(true, |e| ctx.now < e);
+                .is_none_or(|e| ctx.now < e);
         if !live {
             return Err(EntitlementFault::DeadCodeCounted(d.position));
         }
