@@ -486,6 +486,16 @@ impl Plugin {
         Ok((version as u32, hooks as u32))
     }
 
+    /// Creates a fresh store and instance, as every call does, and drops them: the
+    /// per-evaluation instantiation cost (benchmarks, `weblm plugin check`).
+    pub fn instantiate_fresh(&self) -> Result<(), PluginError> {
+        let mut store = self.store();
+        self.pre
+            .instantiate(&mut store)
+            .map(|_| ())
+            .map_err(|e| PluginError::load(&self.name, self.classify(&store, e)))
+    }
+
     /// Calls `hook` with the encoded `input` in a fresh instance under the limits, and copies
     /// the output out. Does not validate the output (the typed calls in [`crate::hooks`] do)
     /// and does not count the call in [`Plugin::stats`].
