@@ -466,13 +466,23 @@ impl Plugin {
         }
     }
 
+    /// Instantiation failures: limits and traps (start function) as in a call; anything else
+    /// (e.g. the instance pool is exhausted) is [`Fault::Instantiate`].
+    fn classify_instantiate(&self, store: &Store<CallState>, e: wasmtime::Error) -> Fault {
+        if store.data().denied.is_some() || e.downcast_ref::<Trap>().is_some() {
+            self.classify(store, e)
+        } else {
+            Fault::Instantiate(format!("{e:#}"))
+        }
+    }
+
     fn read_header(&self) -> Result<(u32, u32), PluginError> {
         let mut store = self.store();
         let fail = |f| PluginError::load(&self.name, f);
         let instance = self
             .pre
             .instantiate(&mut store)
-            .map_err(|e| fail(self.classify(&store, e)))?;
+            .map_err(|e| fail(self.classify_instantiate(&store, e)))?;
         let version = instance
             .get_typed_func::<(), i32>(&mut store, abi::EXPORT_ABI_VERSION)
             .map_err(|e| fail(Fault::Instantiate(format!("{e:#}"))))?
@@ -493,7 +503,7 @@ impl Plugin {
         self.pre
             .instantiate(&mut store)
             .map(|_| ())
-            .map_err(|e| PluginError::load(&self.name, self.classify(&store, e)))
+            .map_err(|e| PluginError::load(&self.name, self.classify_instantiate(&store, e)))
     }
 
     /// Calls `hook` with the encoded `input` in a fresh instance under the limits, and copies
@@ -510,11 +520,17 @@ impl Plugin {
                 limit: self.limits.max_input,
             }));
         }
+        let in_len = i32::try_from(input.len()).map_err(|_| {
+            fail(Fault::InputTooLarge {
+                size: input.len(),
+                limit: i32::MAX as usize,
+            })
+        })?;
         let mut store = self.store();
         let instance = self
             .pre
             .instantiate(&mut store)
-            .map_err(|e| fail(self.classify(&store, e)))?;
+            .map_err(|e| fail(self.classify_instantiate(&store, e)))?;
         let memory = instance
             .get_memory(&mut store, abi::EXPORT_MEMORY)
             .ok_or_else(|| fail(Fault::MissingExport(abi::EXPORT_MEMORY.into())))?;
@@ -526,7 +542,7 @@ impl Plugin {
             .map_err(|_| fail(Fault::MissingExport(hook.export().into())))?;
 
         let ptr = alloc
-            .call(&mut store, input.len() as i32)
+            .call(&mut store, in_len)
             .map_err(|e| fail(self.classify(&store, e)))? as u32;
         let mem_size = memory.data_size(&store);
         if (ptr as usize)
@@ -543,7 +559,7 @@ impl Plugin {
             .write(&mut store, ptr as usize, input)
             .map_err(|e| fail(Fault::Trap(e.to_string())))?;
         let packed = func
-            .call(&mut store, (ptr as i32, input.len() as i32))
+            .call(&mut store, (ptr as i32, in_len))
             .map_err(|e| fail(self.classify(&store, e)))?;
         if packed < 0 {
             return Err(fail(Fault::Reported(packed)));

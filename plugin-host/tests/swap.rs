@@ -165,3 +165,18 @@ fn swap_under_load_from_several_threads_has_zero_failed_calls() {
     );
     assert_eq!(ep.stats().calls() + lr.stats().calls(), seen[0] + seen[1]);
 }
+
+#[test]
+fn on_demand_allocator_gives_the_same_results() {
+    let host = weblm_plugins::PluginHost::new(weblm_plugins::HostConfig {
+        allocator: weblm_plugins::Allocator::OnDemand,
+        ..weblm_plugins::HostConfig::default()
+    })
+    .unwrap();
+    let p = committed(&host, "ep_zones");
+    p.instantiate_fresh().unwrap();
+    assert_eq!(
+        p.distribute(&input()).unwrap().value,
+        distribute(&input(), Rounding::PriorityFirst).unwrap()
+    );
+}
