@@ -36,7 +36,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # Rust plugins: own workspace and lockfile (v3), never the main workspace's.
-(cd "$here" && PATH=$path RUSTC=$rustc RUSTFLAGS="-C strip=symbols" \
+(cd "$here" && PATH=$path RUSTC=$rustc RUSTFLAGS="-C strip=symbols -C link-arg=-zstack-size=32768" \
     CARGO_TARGET_DIR="$here/target" "$cargo" build --locked --release \
     --target wasm32-unknown-unknown -q)
 for p in sentinel_override ep_zones; do
@@ -44,7 +44,7 @@ for p in sentinel_override ep_zones; do
 done
 
 # C plugins.
-cflags="--target=wasm32 -O2 -nostdlib -Wall -Wextra -Werror -Wl,--no-entry -Wl,--export-dynamic -Wl,--strip-all -I $here/../include"
+cflags="--target=wasm32 -O2 -nostdlib -Wall -Wextra -Werror -Wl,--no-entry -Wl,--export-dynamic -Wl,--strip-all -Wl,-z,stack-size=32768 -I $here/../include"
 # shellcheck disable=SC2086
 clang-16 $cflags -o "$out/largest_remainder.wasm" "$here/largest_remainder/largest_remainder.c"
 # shellcheck disable=SC2086

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
+    ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
 };
 
 use crate::abi::{self, Hook, HookSet};
@@ -176,7 +176,15 @@ pub struct Plugin {
     limits: Limits,
     engine: Engine,
     pre: InstancePre<CallState>,
+    exports: Exports,
     stats: PluginStats,
+}
+
+/// Export handles resolved once at load, so a call does no name lookups.
+struct Exports {
+    memory: ModuleExport,
+    alloc: ModuleExport,
+    hooks: [Option<ModuleExport>; 3],
 }
 
 impl std::fmt::Debug for Plugin {
@@ -217,7 +225,11 @@ impl PluginHost {
             pool.total_core_instances(slots)
                 .total_memories(slots)
                 .total_tables(slots)
-                .max_memory_size(config.limits.memory_bytes);
+                .max_memory_size(config.limits.memory_bytes)
+                // Reset small memories with memset instead of madvise on every drop: plugins
+                // touch a few pages per call, and a fresh instance per call is the norm.
+                .linear_memory_keep_resident(64 << 10)
+                .table_keep_resident(64 << 10);
             c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&c)
@@ -288,7 +300,18 @@ impl PluginHost {
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| err(Fault::Instantiate(format!("{e:#}"))))?;
+        let export = |n: &str| {
+            module
+                .get_export_index(n)
+                .ok_or_else(|| err(Fault::MissingExport(n.to_string())))
+        };
+        let exports = Exports {
+            memory: export(abi::EXPORT_MEMORY)?,
+            alloc: export(abi::EXPORT_ALLOC)?,
+            hooks: Hook::ALL.map(|h| module.get_export_index(h.export())),
+        };
         let mut plugin = Plugin {
+            exports,
             name: name.to_string(),
             sha256: Sha256::digest(bytes).into(),
             size: bytes.len(),
@@ -353,6 +376,13 @@ fn check_memory(binary: &[u8], limit: usize) -> Result<(), Fault> {
         }
     }
     Ok(())
+}
+
+fn hook_index(hook: Hook) -> usize {
+    Hook::ALL
+        .iter()
+        .position(|h| *h == hook)
+        .expect("every hook is in Hook::ALL")
 }
 
 enum Shape {
@@ -532,14 +562,20 @@ impl Plugin {
             .instantiate(&mut store)
             .map_err(|e| fail(self.classify_instantiate(&store, e)))?;
         let memory = instance
-            .get_memory(&mut store, abi::EXPORT_MEMORY)
+            .get_module_export(&mut store, &self.exports.memory)
+            .and_then(|e| e.into_memory())
             .ok_or_else(|| fail(Fault::MissingExport(abi::EXPORT_MEMORY.into())))?;
         let alloc = instance
-            .get_typed_func::<i32, i32>(&mut store, abi::EXPORT_ALLOC)
-            .map_err(|_| fail(Fault::MissingExport(abi::EXPORT_ALLOC.into())))?;
-        let func = instance
-            .get_typed_func::<(i32, i32), i64>(&mut store, hook.export())
-            .map_err(|_| fail(Fault::MissingExport(hook.export().into())))?;
+            .get_module_export(&mut store, &self.exports.alloc)
+            .and_then(|e| e.into_func())
+            .and_then(|f| f.typed::<i32, i32>(&store).ok())
+            .ok_or_else(|| fail(Fault::MissingExport(abi::EXPORT_ALLOC.into())))?;
+        let func = self.exports.hooks[hook_index(hook)]
+            .as_ref()
+            .and_then(|e| instance.get_module_export(&mut store, e))
+            .and_then(|e| e.into_func())
+            .and_then(|f| f.typed::<(i32, i32), i64>(&store).ok())
+            .ok_or_else(|| fail(Fault::MissingExport(hook.export().into())))?;
 
         let ptr = alloc
             .call(&mut store, in_len)

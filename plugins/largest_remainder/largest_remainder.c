@@ -5,7 +5,8 @@
  * min(floor(L*w/W), cap). The rounding remainder L - sum(floor) goes one license per bucket,
  * in a single pass, to the buckets with the largest fractional part (L*w mod W) first; ties by
  * priority (1 first), then the SplitMix64 key, then input order. Zero-weight and capped
- * buckets are skipped; what is left stays unused.
+ * buckets are skipped; what is left stays unused. Only the receivers matter (each gets one),
+ * so a heap yields the first `remainder` eligible buckets without a full sort.
  */
 #include "weblm_plugin.h"
 
@@ -25,23 +26,15 @@ static int before(const bucket *bs, uint32_t a, uint32_t b) {
     return a < b;
 }
 
-/* Heap sort of idx[0..n) by `before` (the order is total, so any sort gives one result). */
+/* A heap over idx[0..n) whose root comes first in the remainder order. */
 static void sift(const bucket *bs, uint32_t *idx, uint32_t root, uint32_t n) {
     for (;;) {
         uint32_t child = 2 * root + 1, t;
         if (child >= n) return;
-        if (child + 1 < n && before(bs, idx[child], idx[child + 1])) child++;
-        if (!before(bs, idx[root], idx[child])) return;
+        if (child + 1 < n && before(bs, idx[child + 1], idx[child])) child++;
+        if (!before(bs, idx[child], idx[root])) return;
         t = idx[root]; idx[root] = idx[child]; idx[child] = t;
         root = child;
-    }
-}
-static void sort(const bucket *bs, uint32_t *idx, uint32_t n) {
-    uint32_t i, t;
-    for (i = n / 2; i > 0; i--) sift(bs, idx, i - 1, n);
-    for (i = n; i > 1; i--) {
-        t = idx[0]; idx[0] = idx[i - 1]; idx[i - 1] = t;
-        sift(bs, idx, 0, i - 1);
     }
 }
 
@@ -84,17 +77,19 @@ WEBLM_EXPORT int64_t weblm_distribute(int32_t ptr, int32_t len) {
             bs[i].frac = prod % sum_w;
             floors += fl;
             bs[i].count = fl < bs[i].cap ? fl : bs[i].cap;
-            if (bs[i].weight > 0) idx[m++] = i;
+            /* Eligible for one more license: weight > 0 and below the cap. */
+            if (bs[i].weight > 0 && bs[i].count < bs[i].cap) idx[m++] = i;
         }
         remainder = (uint64_t)total - floors;
-        if (remainder > 0) {
-            sort(bs, idx, m);
-            for (i = 0; i < m && remainder > 0; i++) {
-                bucket *b = &bs[idx[i]];
-                if (b->count < b->cap) {
-                    b->count++;
-                    remainder--;
-                }
+        /* Each eligible bucket gets at most one: pop the first `remainder` of the order from a
+         * heap (O(n + r log n)) instead of sorting everything. */
+        if (remainder > 0 && m > 0) {
+            for (i = m / 2; i > 0; i--) sift(bs, idx, i - 1, m);
+            while (remainder > 0 && m > 0) {
+                bs[idx[0]].count++;
+                remainder--;
+                idx[0] = idx[--m];
+                sift(bs, idx, 0, m);
             }
         }
     }

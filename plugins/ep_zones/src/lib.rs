@@ -3,7 +3,9 @@
 //! Mirrors `weblm_core::distribute::EpZonePolicy` exactly: each bucket gets
 //! `min(floor(L*w/W), cap)`; the rounding remainder `L - sum(floor)` goes one license per bucket
 //! in priority order (1 first), ties in the seeded random order (SplitMix64 keys), skipping
-//! zero-weight and capped buckets; what is left stays unused.
+//! zero-weight and capped buckets; what is left stays unused. Since each bucket gets at most
+//! one, the receivers are the first `remainder` eligible buckets in that order: a selection
+//! (`select_nth_unstable`, O(n)) finds them without sorting.
 
 use weblm_plugin_kit::*;
 
@@ -20,20 +22,25 @@ pub fn ep_zones(input: &DistributeInput) -> Result<Vec<Share>, i64> {
             floors += fl;
             counts[i] = fl.min(x.cap as u64);
         }
-        let mut remainder = total - floors;
+        let remainder = (total - floors) as usize;
         if remainder > 0 {
+            // Eligible for one more license: weight > 0 and below the cap. They are ordered by
+            // (priority, SplitMix64 key, index) and the first `remainder` get one each; only
+            // that set matters, so a selection replaces a full sort.
             let mut g = SplitMix64::new(input.seed);
-            let keys: Vec<u64> = b.iter().map(|_| g.next()).collect();
-            let mut order: Vec<usize> = (0..b.len()).filter(|&i| b[i].weight > 0).collect();
-            order.sort_unstable_by_key(|&i| (b[i].priority, keys[i], i));
-            for i in order {
-                if remainder == 0 {
-                    break;
+            let mut eligible: Vec<(u32, u64, u32)> = Vec::with_capacity(b.len());
+            for (i, x) in b.iter().enumerate() {
+                let key = g.next();
+                if x.weight > 0 && counts[i] < x.cap as u64 {
+                    eligible.push((x.priority, key, i as u32));
                 }
-                if counts[i] < b[i].cap as u64 {
-                    counts[i] += 1;
-                    remainder -= 1;
-                }
+            }
+            if eligible.len() > remainder {
+                eligible.select_nth_unstable(remainder - 1);
+                eligible.truncate(remainder);
+            }
+            for &(_, _, i) in &eligible {
+                counts[i as usize] += 1;
             }
         }
     }

@@ -258,19 +258,18 @@ impl DistributeInput {
     /// Decodes the ABI layout.
     pub fn decode(b: &[u8]) -> Option<Self> {
         let n = rd_u32(b, 4)? as usize;
-        if b.len() != 16 + 16 * n {
+        if n.checked_mul(16).and_then(|x| x.checked_add(16)) != Some(b.len()) {
             return None;
         }
-        let mut buckets = Vec::with_capacity(n);
-        for i in 0..n {
-            let at = 16 + 16 * i;
-            buckets.push(Bucket {
-                id: rd_u32(b, at)?,
-                weight: rd_u32(b, at + 4)?,
-                priority: rd_u32(b, at + 8)?,
-                cap: rd_u32(b, at + 12)?,
-            });
-        }
+        let buckets = b[16..]
+            .chunks_exact(16)
+            .map(|r| Bucket {
+                id: u32::from_le_bytes([r[0], r[1], r[2], r[3]]),
+                weight: u32::from_le_bytes([r[4], r[5], r[6], r[7]]),
+                priority: u32::from_le_bytes([r[8], r[9], r[10], r[11]]),
+                cap: u32::from_le_bytes([r[12], r[13], r[14], r[15]]),
+            })
+            .collect();
         Some(DistributeInput {
             total: rd_u32(b, 0)?,
             seed: rd_i64(b, 8)? as u64,
@@ -285,9 +284,10 @@ pub fn encode_shares(shares: &[Share]) -> Vec<u8> {
     v.extend_from_slice(&(shares.len() as u32).to_le_bytes());
     v.extend_from_slice(&0u32.to_le_bytes());
     for s in shares {
-        v.extend_from_slice(&s.id.to_le_bytes());
-        v.extend_from_slice(&0u32.to_le_bytes());
-        v.extend_from_slice(&s.count.to_le_bytes());
+        let mut e = [0u8; 16];
+        e[0..4].copy_from_slice(&s.id.to_le_bytes());
+        e[8..16].copy_from_slice(&s.count.to_le_bytes());
+        v.extend_from_slice(&e);
     }
     v
 }
@@ -296,7 +296,7 @@ impl ResolveInput {
     /// Decodes the ABI layout.
     pub fn decode(b: &[u8]) -> Option<Self> {
         let n = rd_u32(b, 12)? as usize;
-        if b.len() != 16 + 48 * n {
+        if n.checked_mul(48).and_then(|x| x.checked_add(16)) != Some(b.len()) {
             return None;
         }
         let mut codes = Vec::with_capacity(n);
@@ -381,6 +381,69 @@ impl ComplianceOutput {
         v.extend_from_slice(&(self.until.is_some() as u32).to_le_bytes());
         v.extend_from_slice(&self.until.unwrap_or(0).to_le_bytes());
         v
+    }
+}
+
+/// The allocator the [`weblm_plugin!`] macro installs on wasm32: a bump allocator over linear
+/// memory from `__heap_base`, growing memory as needed and never freeing. Every call runs in a
+/// fresh instance (ABI §3), so nothing needs freeing, and it is much cheaper than a general
+/// allocator (no bookkeeping, no `memory.grow` while the initial memory suffices).
+#[cfg(target_arch = "wasm32")]
+pub struct BumpAlloc;
+
+#[cfg(target_arch = "wasm32")]
+mod bump {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::arch::wasm32;
+
+    extern "C" {
+        static __heap_base: u8;
+    }
+
+    static mut TOP: usize = 0;
+
+    unsafe fn claim(align: usize, size: usize) -> *mut u8 {
+        if TOP == 0 {
+            TOP = &__heap_base as *const u8 as usize;
+        }
+        let start = match TOP.checked_add(align - 1) {
+            Some(v) => v & !(align - 1),
+            None => return std::ptr::null_mut(),
+        };
+        let end = match start.checked_add(size) {
+            Some(e) => e,
+            None => return std::ptr::null_mut(),
+        };
+        let have = wasm32::memory_size(0) * 65536;
+        if end > have {
+            let pages = (end - have + 65535) / 65536;
+            if wasm32::memory_grow(0, pages) == usize::MAX {
+                return std::ptr::null_mut();
+            }
+        }
+        TOP = end;
+        start as *mut u8
+    }
+
+    unsafe impl GlobalAlloc for super::BumpAlloc {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            claim(layout.align(), layout.size())
+        }
+        unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // The last block grows in place.
+            if ptr as usize + layout.size() == TOP && new_size >= layout.size() {
+                if claim(1, new_size - layout.size()).is_null() {
+                    return std::ptr::null_mut();
+                }
+                return ptr;
+            }
+            let new = claim(layout.align(), new_size);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+            }
+            new
+        }
     }
 }
 
@@ -473,10 +536,15 @@ pub unsafe fn run_compliance(
 /// }
 /// ```
 /// An `Err(code)` becomes a negative return value, which the host reports as the plugin's own
-/// error and answers with its fallback.
+/// error and answers with its fallback. On wasm32 the macro also installs [`BumpAlloc`] as the
+/// global allocator (so a plugin crate must not declare another one).
 #[macro_export]
 macro_rules! weblm_plugin {
     ($($hook:ident => $f:path),+ $(,)?) => {
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static WEBLM_ALLOC: $crate::BumpAlloc = $crate::BumpAlloc;
+
         #[no_mangle]
         pub extern "C" fn weblm_abi_version() -> i32 {
             $crate::ABI_VERSION
