@@ -109,10 +109,10 @@ fn benches(c: &mut Criterion) {
         .sample_size(10);
     let ep_bytes = wasm("ep_zones");
     let lr_bytes = wasm("largest_remainder");
-    g.bench_function("ep_zones_35KB", |b| {
+    g.bench_function("ep_zones", |b| {
         b.iter(|| pooled.load_unpinned("ep", black_box(&ep_bytes)).unwrap())
     });
-    g.bench_function("largest_remainder_2KB", |b| {
+    g.bench_function("largest_remainder", |b| {
         b.iter(|| pooled.load_unpinned("lr", black_box(&lr_bytes)).unwrap())
     });
     g.finish();
