@@ -5,9 +5,9 @@
 //! conventions (status codes, last error, handles, ownership, thread safety) are written at
 //! the top of the header and in `docs/c-api.md`.
 //!
-//! Layout: [`status`] (codes, last error), [`boundary`] (panic catching, argument checks),
-//! [`registry`] (live handles: double free is a status, not UB), [`version`], [`license`],
-//! [`entitlement`], [`clock`], [`server`].
+//! Layout: `status` (codes, last error), `boundary` (panic catching, argument checks),
+//! `registry` (live handles: double free is a status, not UB), `version`, `license`,
+//! `entitlement`, `clock`, `server`.
 #![warn(missing_docs)]
 
 // Declaration order is the order of the generated header.

@@ -1,6 +1,6 @@
 //! Status codes, their names, and the thread-local last-error message.
 //!
-//! Inside the crate every failure is an [`FfiError`] (a status plus a message naming the
+//! Inside the crate every failure is an `FfiError` (a status plus a message naming the
 //! problem); at the C edge it becomes a `weblm_status` return value and the message is kept for
 //! `weblm_last_error()` on the calling thread.
 
