@@ -11,10 +11,11 @@
  *   out-parameter that is NULL fails with WEBLM_E_NULL_POINTER before anything is done.
  * - Handles are opaque pointers (weblm_license, weblm_server, weblm_entitlement,
  *   weblm_manual_clock) created by a *_new / *_load / query function and released by the matching
- *   *_free function. libweblm keeps a registry of live handles and never dereferences a handle
- *   you pass in: a NULL handle fails with WEBLM_E_NULL_POINTER, a freed or made-up one with
- *   WEBLM_E_INVALID_HANDLE. *_free(NULL) is a no-op returning WEBLM_OK; a second *_free of the
- *   same handle (double free) returns WEBLM_E_INVALID_HANDLE and changes nothing.
+ *   *_free function. A handle is a token, not an address: libweblm keeps a registry of live
+ *   handles, never dereferences a handle you pass in and never reuses one. A NULL handle fails
+ *   with WEBLM_E_NULL_POINTER; a freed, made-up or wrong-type one with WEBLM_E_INVALID_HANDLE.
+ *   *_free(NULL) is a no-op returning WEBLM_OK; a second *_free of the same handle (double
+ *   free) returns WEBLM_E_INVALID_HANDLE and changes nothing.
  * - Ownership is stated on every function. Strings you pass in are borrowed for the call only.
  *   Strings libweblm returns are owned by libweblm: static ones (weblm_version,
  *   weblm_status_str), per-thread (weblm_last_error), or owned by the handle they came from and

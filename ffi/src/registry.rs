@@ -1,17 +1,15 @@
 //! Live-handle registries: why a double free or a stale handle is a status, never UB.
 //!
-//! Each handle type has one registry mapping the handle's address to an `Arc` of its object.
-//! A handle pointer from C is only ever used as a key: it is never dereferenced. A pointer that
-//! is not in the registry (freed already, never created, or a handle of another type) is
-//! refused with `WEBLM_E_INVALID_HANDLE`. A call clones the `Arc` out of the registry, so a
-//! `_free` on another thread during the call only drops the registry's reference; the object
-//! lives until the call ends.
-//!
-//! The one case the registry cannot tell apart: after a handle is freed, a new handle of the
-//! same type may be created at the same address, and the stale pointer then names the new
-//! object. That is a logic error in the caller but still memory-safe.
+//! A handle given to C is an opaque token, not an address: a number drawn from one
+//! process-wide counter that never repeats, so a freed handle never comes back as another
+//! object, and a handle of one type is never a live handle of another. Each handle type has one
+//! registry mapping its tokens to an `Arc` of the object. A token from C is only looked up,
+//! never dereferenced: one that is not in the registry (freed already, never created, a handle
+//! of another type, garbage) is refused with `WEBLM_E_INVALID_HANDLE`. A call clones the `Arc`
+//! out of the registry, so a `_free` on another thread during the call only drops the
+//! registry's reference; the object lives until the call ends.
 
-use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use rustc_hash::FxHashMap;
@@ -23,6 +21,12 @@ pub(crate) struct Registry<T> {
     type_name: &'static str,
     live: LazyLock<RwLock<FxHashMap<usize, Arc<T>>>>,
 }
+
+/// The next handle token: shared by every handle type, never reused. Tokens are spaced by 16
+/// and start high, so that they look like aligned pointers and are never NULL or small.
+static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(1);
+const TOKEN_BASE: usize = 0x1_0000;
+const TOKEN_STEP: usize = 16;
 
 fn poisoned() -> FfiError {
     FfiError::new(
@@ -42,22 +46,16 @@ impl<T> Registry<T> {
 
     /// Registers `obj` and returns its handle.
     pub fn insert<H>(&self, obj: T) -> Result<*mut H, FfiError> {
-        let arc = Arc::new(obj);
-        let key = Arc::as_ptr(&arc) as usize;
+        let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let token = n
+            .checked_mul(TOKEN_STEP)
+            .and_then(|t| t.checked_add(TOKEN_BASE))
+            .ok_or_else(|| {
+                FfiError::new(WEBLM_E_INTERNAL, "internal error: handle tokens exhausted")
+            })?;
         let mut live = self.live.write().map_err(|_| poisoned())?;
-        match live.entry(key) {
-            Entry::Vacant(v) => {
-                v.insert(arc);
-            }
-            // Impossible while the Arc at this address is alive; refuse rather than alias.
-            Entry::Occupied(_) => {
-                return Err(FfiError::new(
-                    WEBLM_E_INTERNAL,
-                    "internal error: handle address reused while live",
-                ))
-            }
-        }
-        Ok(key as *mut H)
+        live.insert(token, Arc::new(obj));
+        Ok(token as *mut H)
     }
 
     /// The object behind a live handle.
