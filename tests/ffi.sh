@@ -163,8 +163,12 @@ step "install into a prefix; build and run the C example with pkg-config" instal
 
 # --- Python --------------------------------------------------------------------------------
 python_install() {
+    # From a copy, so that setuptools' build/ and *.egg-info stay out of the source tree.
+    rm -rf "$WORK/pysrc"
+    cp -r "$ROOT/ffi/python" "$WORK/pysrc"
+    rm -rf "$WORK/pysrc/build" "$WORK/pysrc"/*.egg-info
     python3 -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
-        "$ROOT/ffi/python"
+        "$WORK/pysrc"
 }
 step "Python package installs with pip (ffi/python)" python_install
 export WEBLM_LIB="$TARGET/libweblm.so"
