@@ -135,8 +135,8 @@ fn main() {
     native(); // warm-up
     c_abi();
     for _ in 0..ROUNDS {
-        n.push(native());
         c.push(c_abi());
+        n.push(native());
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());

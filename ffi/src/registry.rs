@@ -69,6 +69,26 @@ impl<T> Registry<T> {
             .ok_or_else(|| self.not_live(what))
     }
 
+    /// Runs `f` on the object behind a live handle while holding the registry's read lock,
+    /// saving the `Arc` clone of [`Registry::get`] on hot paths. A `_free` of any handle of
+    /// this type waits until `f` returns. `f` must not touch any registry (no nested lock
+    /// order, hence no deadlock); work that does uses [`Registry::get`].
+    pub fn with<H, R>(
+        &self,
+        handle: *const H,
+        what: &str,
+        f: impl FnOnce(&T) -> Result<R, FfiError>,
+    ) -> Result<R, FfiError> {
+        if handle.is_null() {
+            return Err(FfiError::null(what));
+        }
+        let live = self.live.read().map_err(|_| poisoned())?;
+        let obj = live
+            .get(&(handle as usize))
+            .ok_or_else(|| self.not_live(what))?;
+        f(obj)
+    }
+
     /// Removes a handle. NULL is a no-op; a handle that is not live is an error.
     pub fn remove<H>(&self, handle: *const H, what: &str) -> Result<(), FfiError> {
         if handle.is_null() {

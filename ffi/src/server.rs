@@ -258,11 +258,12 @@ pub unsafe extern "C" fn weblm_server_acquire(
 ) -> weblm_status {
     guard(|| {
         let out = out_arg(out, "out")?;
-        let ledger = SERVERS.get(server, "server")?;
         let client = str_arg(client, "client")?;
         let feature = str_arg(feature, "feature")?;
         let version = str_arg(version, "version")?;
-        let g = ledger.acquire(client, feature, version, wanted)?;
+        let g = SERVERS.with(server, "server", |ledger| {
+            Ok(ledger.acquire(client, feature, version, wanted)?)
+        })?;
         *out = weblm_grant {
             lease: g.lease.unwrap_or(WEBLM_NO_LEASE),
             granted: g.granted,
@@ -289,8 +290,11 @@ pub unsafe extern "C" fn weblm_server_renew(
 ) -> weblm_status {
     guard(|| {
         let out = out_arg(expires_at, "expires_at")?;
-        let ledger = SERVERS.get(server, "server")?;
-        *out = ledger.renew(lease as LeaseId)?.0;
+        *out = SERVERS
+            .with(server, "server", |ledger| {
+                Ok(ledger.renew(lease as LeaseId)?)
+            })?
+            .0;
         Ok(())
     })
 }
@@ -309,8 +313,9 @@ pub unsafe extern "C" fn weblm_server_release(
     released: *mut u32,
 ) -> weblm_status {
     guard(|| {
-        let ledger = SERVERS.get(server, "server")?;
-        let n = ledger.release(lease as LeaseId)?;
+        let n = SERVERS.with(server, "server", |ledger| {
+            Ok(ledger.release(lease as LeaseId)?)
+        })?;
         if let Some(r) = released.as_mut() {
             *r = n;
         }
