@@ -109,8 +109,8 @@ step "C tests compile against libweblm.so" \
 step "C tests compile against libweblm.a" \
     cc "${CFLAGS[@]}" tests/c/test_weblm.c "$TARGET/libweblm.a" "${STATIC_LIBS[@]}" \
     -o "$WORK/test_static"
-links_shared() { ldd "$WORK/test_shared" | grep -q 'libweblm.so'; }
-links_static() { ! ldd "$WORK/test_static" | grep -q 'libweblm'; }
+links_shared() { ldd "$WORK/test_shared" | grep -c 'libweblm.so'; }
+links_static() { ! ldd "$WORK/test_static" | grep -c 'libweblm'; }
 step "shared test binary links libweblm.so dynamically" links_shared
 step "static test binary has libweblm linked in" links_static
 step "C tests pass (shared)" "$WORK/test_shared" "$LIC"
@@ -127,7 +127,7 @@ step "C example builds" \
 run_c_example() {
     "$WORK/example" "$LIC/license.toml" "$LIC/vendor.pub" ir-host-01 "$WORK/example-state.db" \
         | tee "$WORK/example.out"
-    grep -q "granted 20 of 35" "$WORK/example.out"
+    grep -c "granted 20 of 35" "$WORK/example.out"
 }
 step "C example runs" run_c_example
 step "C example is clean under valgrind" \
@@ -144,20 +144,20 @@ install_and_pkg_config() {
     test -f "$prefix/lib/libweblm.a"
     test -f "$prefix/lib/pkgconfig/weblm.pc"
     export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-    pkg-config --modversion weblm | grep -qx "$(grep -oP '#define WEBLM_VERSION "\K[^"]+' include/weblm.h)"
+    pkg-config --modversion weblm | grep -cx "$(grep -oP '#define WEBLM_VERSION "\K[^"]+' include/weblm.h)"
     # shellcheck disable=SC2046
     cc -std=c11 -Wall -Wextra -Werror examples/embedded_server.c $(pkg-config --cflags --libs weblm) \
         -Wl,-rpath,"$prefix/lib" -o "$WORK/example-pc"
-    ldd "$WORK/example-pc" | grep -q "$prefix/lib/libweblm.so"
+    ldd "$WORK/example-pc" | grep -c "$prefix/lib/libweblm.so"
     "$WORK/example-pc" "$LIC/license.toml" "$LIC/vendor.pub" ir-host-01 "$WORK/pc-state.db" \
-        | grep -q "granted 20 of 35"
+        | grep -c "granted 20 of 35"
     # Static linking through pkg-config --static.
     # shellcheck disable=SC2046
     cc -std=c11 -Wall -Wextra -Werror examples/embedded_server.c \
         $(pkg-config --cflags weblm) "$prefix/lib/libweblm.a" $(pkg-config --static --libs-only-l weblm | sed 's/-lweblm//') \
         -o "$WORK/example-pc-static"
     "$WORK/example-pc-static" "$LIC/license.toml" "$LIC/vendor.pub" ir-host-01 "$WORK/pcs-state.db" \
-        | grep -q "granted 20 of 35"
+        | grep -c "granted 20 of 35"
 }
 step "install into a prefix; build and run the C example with pkg-config" install_and_pkg_config
 
@@ -181,7 +181,7 @@ step "pytest ffi/python/tests" run_pytest
 run_py_example() {
     (cd "$WORK" && python3 "$ROOT/examples/embedded_server.py" "$LIC/license.toml" "$LIC/vendor.pub" \
         ir-host-01 "$WORK/py-state.db") | tee "$WORK/py.out"
-    grep -q "granted 20 of 35" "$WORK/py.out"
+    grep -c "granted 20 of 35" "$WORK/py.out"
 }
 step "Python example runs" run_py_example
 
