@@ -138,15 +138,22 @@ thread_local! {
 /// Records `message` as this thread's last error.
 pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // `try_with`: during thread teardown the slot may be gone; the message is then dropped
+    // rather than panicking outside the panic boundary.
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut e) = e.try_borrow_mut() {
+            *e = c;
+        }
+    });
 }
 
 /// Clears this thread's last error (a call succeeded).
 pub(crate) fn clear_last_error() {
-    LAST_ERROR.with(|e| {
-        let mut e = e.borrow_mut();
-        if !e.as_bytes().is_empty() {
-            *e = CString::default();
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut e) = e.try_borrow_mut() {
+            if !e.as_bytes().is_empty() {
+                *e = CString::default();
+            }
         }
     });
 }
@@ -176,7 +183,11 @@ pub extern "C" fn weblm_status_str(status: weblm_status) -> *const c_char {
 /// Thread-safe: each thread has its own message.
 #[no_mangle]
 pub extern "C" fn weblm_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.try_borrow().map(|e| e.as_ptr()).ok())
+        .ok()
+        .flatten()
+        .unwrap_or(c"".as_ptr())
 }
 
 #[cfg(test)]
