@@ -192,12 +192,14 @@ def lib() -> ctypes.CDLL:
 
 def status_name(status: int) -> str:
     """``weblm_status_str(status)``."""
-    return lib().weblm_status_str(status).decode()
+    raw: bytes = lib().weblm_status_str(status)
+    return raw.decode()
 
 
 def last_error() -> str:
     """``weblm_last_error()`` of the calling thread."""
-    return lib().weblm_last_error().decode("utf-8", "replace")
+    raw: bytes = lib().weblm_last_error()
+    return raw.decode("utf-8", "replace")
 
 
 def check(status: int) -> None:
