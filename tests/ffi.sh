@@ -34,6 +34,19 @@ step() { # step NAME COMMAND...: runs one check, counts it, shows output on fail
     fi
 }
 
+# --- prerequisites -------------------------------------------------------------------------
+missing=()
+for tool in cargo cbindgen cc c++ valgrind pkg-config ldd python3; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+python3 -c 'import pytest' 2>/dev/null || missing+=("pytest (python3 -m pip install pytest)")
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "tests/ffi.sh: missing prerequisites: ${missing[*]}"
+    echo "  apt-get install -y build-essential valgrind pkg-config; cargo install --locked cbindgen --version 0.29.4"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
 # --- build ---------------------------------------------------------------------------------
 echo "== building weblm-ffi and the weblm CLI (dev profile)"
 cargo build -q -p weblm-ffi -p weblm || {
