@@ -322,6 +322,14 @@ static void test_entitlements(weblm_license *lic) {
     expect_decision(e, 0, 9, false, WEBLM_REASON_NOT_YET_STARTED, 0, T_2099_01_01);
     EXPECT(weblm_entitlement_free(e), WEBLM_OK);
 
+    /* Times at the ends of int64_t are answered, not overflowed. */
+    EXPECT(weblm_license_entitlement(lic, "TTS", "5.0", INT64_MIN, &e), WEBLM_OK);
+    expect_decision(e, 0, 6, false, WEBLM_REASON_NOT_YET_STARTED, 0, T_2026_01_01);
+    EXPECT(weblm_entitlement_free(e), WEBLM_OK);
+    EXPECT(weblm_license_entitlement(lic, "OLD", "5.0", INT64_MAX, &e), WEBLM_OK);
+    expect_decision(e, 0, 8, false, WEBLM_REASON_EXPIRED, 0, T_2026_03_02);
+    EXPECT(weblm_entitlement_free(e), WEBLM_OK);
+
     /* Errors. */
     weblm_entitlement *sentinel = (weblm_entitlement *)&count;
     e = sentinel;

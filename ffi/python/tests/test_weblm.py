@@ -205,6 +205,10 @@ def test_entitlements_and_reasons(license):
     fut = license.entitlement("FUTURE", "5.0", at=T0)
     assert (fut.codes[0].reason, fut.codes[0].at) == (Reason.NOT_YET_STARTED, T_2099_01_01)
 
+    # Times at the ends of int64 are answered, not overflowed.
+    assert license.entitlement("TTS", "5.0", at=-(2**63)).codes[0].reason == Reason.NOT_YET_STARTED
+    assert license.entitlement("OLD", "5.0", at=2**63 - 1).codes[0].reason == Reason.EXPIRED
+
     # Default time: now (2026-01-01 start is past on any machine running this).
     assert license.entitlement(VOIP, "5.0").count == 20
 
