@@ -50,8 +50,11 @@ clang-16 $cflags -o "$out/largest_remainder.wasm" "$here/largest_remainder/large
 # shellcheck disable=SC2086
 clang-16 $cflags -o "$out/standard_compliance.wasm" "$here/compliance_c/standard_compliance.c"
 
+# Pins: the sha256 of every module, for loaders that require one (weblm_policy_load, C tests).
+(cd "$out" && sha256sum -- *.wasm >SHA256SUMS)
+
 status=0
-for f in "$out"/*.wasm; do
+for f in "$out"/*.wasm "$out/SHA256SUMS"; do
     name=$(basename "$f")
     if [ "$check" = yes ]; then
         if ! cmp -s "$f" "$here/wasm/$name"; then
@@ -60,7 +63,9 @@ for f in "$out"/*.wasm; do
         fi
     else
         cp "$f" "$here/wasm/$name"
-        echo "plugins/wasm/$name  $(wc -c <"$f") bytes  sha256 $(sha256sum "$f" | cut -d' ' -f1)"
+        case "$name" in
+        *.wasm) echo "plugins/wasm/$name  $(wc -c <"$f") bytes  sha256 $(sha256sum "$f" | cut -d' ' -f1)" ;;
+        esac
     fi
 done
 [ "$check" = yes ] && [ $status -eq 0 ] && echo "plugins/wasm is up to date"

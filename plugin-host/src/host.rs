@@ -232,12 +232,22 @@ impl PluginHost {
                 .table_keep_resident(64 << 10);
             c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
-        let engine = Engine::new(&c)
-            .map_err(|e| PluginError::load("<host>", Fault::Engine(e.to_string())))?;
+        let engine = match Engine::new(&c) {
+            Ok(engine) => engine,
+            // The pool reserves a large virtual range up front; where that is refused (a
+            // `ulimit -v`, valgrind) fall back to allocating on demand.
+            Err(_) if matches!(config.allocator, Allocator::Pooling { .. }) => {
+                return Self::new(HostConfig {
+                    allocator: Allocator::OnDemand,
+                    ..config
+                });
+            }
+            Err(e) => return Err(PluginError::load("<host>", Fault::Engine(e.to_string()))),
+        };
         Ok(PluginHost { engine, config })
     }
 
-    /// The host's settings.
+    /// The host's settings (`allocator` is `OnDemand` if the pool could not be reserved).
     pub fn config(&self) -> &HostConfig {
         &self.config
     }

@@ -22,10 +22,16 @@ from . import _native
 from ._native import library_path
 from .errors import LibraryNotFoundError, Status, WeblmError
 from .license import CodeDecision, Entitlement, License, Reason
+from .policy import NO_CAP, Bucket, Distribution, Hook, Policy
 from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
 
 __all__ = [
+    "NO_CAP",
+    "Bucket",
     "CodeDecision",
+    "Distribution",
+    "Hook",
+    "Policy",
     "Entitlement",
     "Grant",
     "Lease",
