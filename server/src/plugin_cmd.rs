@@ -125,6 +125,15 @@ fn check(file: &Path, sha256: Option<&str>) -> Result<()> {
         "load        {:.1} ms (compile + checks)",
         compile.as_secs_f64() * 1e3
     );
+    let runs = 50;
+    let started = Instant::now();
+    for _ in 0..runs {
+        plugin.instantiate_fresh()?;
+    }
+    println!(
+        "instance    {:.1} µs per fresh store + instance (mean of {runs})",
+        started.elapsed().as_secs_f64() * 1e6 / runs as f64
+    );
     let limits = plugin.limits();
     println!(
         "limits      memory {} MiB, fuel {} per call",

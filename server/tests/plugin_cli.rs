@@ -35,6 +35,7 @@ fn check_prints_abi_hooks_size_and_fuel() {
     assert!(out.contains("abi         1.0"), "{out}");
     assert!(out.contains("hooks       distribute"), "{out}");
     assert!(out.contains("(matches the pin)"), "{out}");
+    assert!(out.contains("µs per fresh store + instance"), "{out}");
     assert!(
         out.contains("sample      distribute: 33 over 50/30/20 -> 1:16 2:10 3:7; fuel "),
         "{out}"
