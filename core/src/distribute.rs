@@ -268,6 +268,33 @@ pub fn check_distribution(
     input: &DistributeInput,
     raw: &[(u32, i64)],
 ) -> Result<Distribution, DistributionFault> {
+    // Fast path: the answer names every bucket once, in input order (what the native policies
+    // and the seed plugins return). Same checks, no hash map.
+    if raw.len() == input.buckets.len() && raw.iter().zip(&input.buckets).all(|(r, b)| r.0 == b.id)
+    {
+        let mut sum: u128 = 0;
+        for (&(id, count), b) in raw.iter().zip(&input.buckets) {
+            if count < 0 {
+                return Err(DistributionFault::Negative { id, count });
+            }
+            if count > b.cap as i64 {
+                return Err(DistributionFault::AboveCap {
+                    id,
+                    count,
+                    cap: b.cap,
+                });
+            }
+            sum += count as u128;
+        }
+        if sum > input.total as u128 {
+            return Err(DistributionFault::AboveTotal {
+                sum,
+                total: input.total,
+            });
+        }
+        let counts: Vec<u32> = raw.iter().map(|r| r.1 as u32).collect();
+        return Ok(shares(&input.buckets, &counts));
+    }
     let index: FxHashMap<u32, usize> = input
         .buckets
         .iter()
@@ -476,6 +503,32 @@ mod tests {
         );
         let ok = check_distribution(&inp, &[(2, 4)]).unwrap();
         assert_eq!(counts(&ok), vec![0, 4]);
+        // The same checks when the answer lists every bucket in input order.
+        assert_eq!(
+            check_distribution(&inp, &[(1, -1), (2, 0)]),
+            Err(DistributionFault::Negative { id: 1, count: -1 })
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 0), (2, 7)]),
+            Err(DistributionFault::AboveCap {
+                id: 2,
+                count: 7,
+                cap: 6
+            })
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 6), (2, 5)]),
+            Err(DistributionFault::AboveTotal { sum: 11, total: 10 })
+        );
+        assert_eq!(
+            counts(&check_distribution(&inp, &[(1, 6), (2, 4)]).unwrap()),
+            vec![6, 4]
+        );
+        // Out of order takes the general path.
+        assert_eq!(
+            counts(&check_distribution(&inp, &[(2, 4), (1, 6)]).unwrap()),
+            vec![6, 4]
+        );
     }
 
     fn arb_input() -> impl Strategy<Value = DistributeInput> {
