@@ -29,8 +29,11 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod client;
 pub mod clock;
 pub mod codes;
 pub mod ledger;
 pub mod license;
+pub mod nvram;
 pub mod store;

@@ -12,6 +12,9 @@ use weblm_core::codes::{self, CodeInput, CodeKind, LicenseCode, ResolveContext, 
 use weblm_core::ledger::{Ledger, LedgerConfig};
 use weblm_core::license::{self, Expect, LicenseContent, LicenseFile, FORMAT_VERSION};
 
+mod cli_client;
+mod serve;
+
 #[derive(Parser)]
 #[command(
     name = "weblm",
@@ -113,6 +116,22 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run the license server daemon. Without --config: a demo server on a bundled demo
+    /// license (files and SQLite state in --demo-dir, default ./weblm-demo).
+    Serve {
+        /// Configuration file (TOML; see docs/server.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Folder of the demo server (used without --config).
+        #[arg(long, default_value = "weblm-demo")]
+        demo_dir: PathBuf,
+        /// Listen address of the demo server (used without --config).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: String,
+    },
+    /// Talk to a running server from the command line.
+    #[command(subcommand)]
+    Client(cli_client::ClientCmd),
     /// End to end: make a key, issue a license, add the seed codes, print entitlements, and
     /// acquire leases from a persistent ledger.
     Demo {
@@ -322,6 +341,18 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::Serve {
+            config,
+            demo_dir,
+            listen,
+        } => match config {
+            Some(c) => serve::run(&c),
+            None => {
+                let c = serve::demo::prepare(&demo_dir, &listen)?;
+                serve::run(&c)
+            }
+        },
+        Cmd::Client(c) => cli_client::run(c),
     }
 }
 
