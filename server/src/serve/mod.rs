@@ -158,7 +158,13 @@ fn load_verified(config: &ServeConfig) -> Result<VerifiedLicense> {
 pub fn build(config: ServeConfig) -> Result<Arc<App>> {
     let (clock, manual): (Arc<dyn Clock>, Option<ManualClock>) = if config.test_clock {
         tracing::warn!("TEST-ONLY manual clock enabled: POST /v1/admin/test/clock moves time");
-        let m = ManualClock::new(config.test_clock_start.unwrap_or_else(|| SystemClock.now()));
+        // The test clock continues across restarts from where it was last moved to.
+        let saved = std::fs::read_to_string(config.sibling(".test_clock"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .map(Timestamp);
+        let start = config.test_clock_start.unwrap_or_else(|| SystemClock.now());
+        let m = ManualClock::new(saved.map_or(start, |s| s.max(start)));
         (Arc::new(m.clone()), Some(m))
     } else {
         (Arc::new(SystemClock), None)
@@ -530,6 +536,9 @@ async fn test_clock(
         ));
     }
     m.advance_secs(req.advance_secs);
+    if let Err(e) = std::fs::write(app.config.sibling(".test_clock"), m.now().0.to_string()) {
+        tracing::warn!(error = %e, "cannot save the test clock");
+    }
     tracing::warn!(advance_secs = req.advance_secs, now = %m.now(), "TEST clock moved");
     maintenance(&app).await;
     Ok(Json(json!({ "time": m.now() })))
@@ -563,6 +572,7 @@ pub fn run_config(config: ServeConfig) -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
