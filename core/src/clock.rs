@@ -184,7 +184,12 @@ impl RollbackGuard {
     /// The current time, or [`ClockRollback`] when the clock went back past the tolerance.
     pub fn now(&self) -> Result<Timestamp, ClockRollback> {
         let now = self.clock.now();
-        let prev = self.high_water.fetch_max(now.0, Ordering::AcqRel);
+        // Read first: the mark changes at most once a second, and a read-modify-write on every
+        // call would bounce this cache line between cores.
+        let mut prev = self.high_water.load(Ordering::Acquire);
+        if now.0 > prev {
+            prev = self.high_water.fetch_max(now.0, Ordering::AcqRel);
+        }
         if now.0 >= prev {
             return Ok(now);
         }

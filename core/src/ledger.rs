@@ -26,7 +26,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rustc_hash::FxHashMap;
@@ -182,6 +184,10 @@ struct FeatureState {
     /// A lower bound of the earliest lease expiry (`i64::MAX`: no lease).
     earliest_expiry: Timestamp,
     policy_fault: Option<String>,
+    /// Next lease sequence number of this feature.
+    next_seq: u64,
+    /// Sequence numbers below this are reserved in the database.
+    seq_reserved: u64,
 }
 
 struct Slot {
@@ -191,7 +197,9 @@ struct Slot {
     state: Mutex<FeatureState>,
 }
 
-#[derive(Default)]
+/// The features a ledger knows. Read on every call without a lock (an `ArcSwap` snapshot);
+/// replaced as a whole, under `catalog_writer`, when a license adds features.
+#[derive(Clone, Default)]
 struct Catalog {
     slots: Vec<Arc<Slot>>,
     by_name: HashMap<String, HashMap<String, u32>>,
@@ -209,10 +217,9 @@ pub struct Ledger {
     config: LedgerConfig,
     guard: RollbackGuard,
     policy: RwLock<Arc<dyn ResolveCodes>>,
-    catalog: RwLock<Catalog>,
+    catalog: ArcSwap<Catalog>,
+    catalog_writer: Mutex<()>,
     store: Option<Store>,
-    next_seq: AtomicU64,
-    seq_reserved: Mutex<u64>,
     clock_persisted: AtomicI64,
 }
 
@@ -241,7 +248,7 @@ impl Ledger {
         clock: Arc<dyn Clock>,
         config: LedgerConfig,
     ) -> Self {
-        let ledger = Self::bare(clock, config, None, Timestamp(i64::MIN), 0);
+        let ledger = Self::bare(clock, config, None, Timestamp(i64::MIN));
         ledger
             .reload(license)
             .expect("an in-memory reload touches no database");
@@ -261,18 +268,21 @@ impl Ledger {
         let clock_hw = store
             .meta("clock_high_water")?
             .map_or(Timestamp(i64::MIN), Timestamp);
-        let seq_start = store.meta("lease_seq_reserved")?.unwrap_or(0) as u64;
-        let ledger = Self::bare(clock, config, Some(store), clock_hw, seq_start);
+        let ledger = Self::bare(clock, config, Some(store), clock_hw);
         let store = ledger.store.as_ref().expect("just set");
         {
-            let mut cat = ledger.write_catalog()?;
-            for (id, feature, version) in store.features()? {
+            let _writer = ledger.lock_writer();
+            let mut cat = Catalog::default();
+            for (id, feature, version, seq_reserved) in store.features()? {
                 if id as usize != cat.slots.len() {
                     return Err(LedgerError::Internal(format!(
                         "state database has a gap in feature ids at {id}"
                     )));
                 }
-                Self::push_slot(&mut cat, id, feature, version);
+                let slot = Self::push_slot(&mut cat, id, feature, version);
+                let mut st = lock(&slot)?;
+                st.next_seq = seq_reserved.max(1);
+                st.seq_reserved = seq_reserved;
             }
             let first_uses = store.first_uses()?;
             for (fid, pos, t) in first_uses {
@@ -285,6 +295,7 @@ impl Ledger {
                     });
                 }
             }
+            ledger.catalog.store(Arc::new(cat));
         }
         ledger.reload(license)?;
         let now = ledger.guard.now()?;
@@ -324,16 +335,14 @@ impl Ledger {
         config: LedgerConfig,
         store: Option<Store>,
         clock_hw: Timestamp,
-        seq_start: u64,
     ) -> Self {
         Ledger {
             guard: RollbackGuard::new(clock, clock_hw, config.rollback_tolerance_secs),
             config,
             policy: RwLock::new(Arc::new(SentinelPolicy)),
-            catalog: RwLock::new(Catalog::default()),
+            catalog: ArcSwap::from_pointee(Catalog::default()),
+            catalog_writer: Mutex::new(()),
             store,
-            next_seq: AtomicU64::new(seq_start.max(1)),
-            seq_reserved: Mutex::new(seq_start),
             clock_persisted: AtomicI64::new(clock_hw.0),
         }
     }
@@ -351,6 +360,8 @@ impl Ledger {
                 leases: FxHashMap::default(),
                 earliest_expiry: Timestamp(i64::MAX),
                 policy_fault: None,
+                next_seq: 1,
+                seq_reserved: 0,
             }),
         });
         cat.slots.push(slot.clone());
@@ -358,16 +369,15 @@ impl Ledger {
         slot
     }
 
-    fn read_catalog(&self) -> Result<std::sync::RwLockReadGuard<'_, Catalog>, LedgerError> {
-        self.catalog
-            .read()
-            .map_err(|_| LedgerError::Internal("feature catalog lock poisoned".into()))
+    fn read_catalog(&self) -> Result<arc_swap::Guard<Arc<Catalog>>, LedgerError> {
+        Ok(self.catalog.load())
     }
 
-    fn write_catalog(&self) -> Result<std::sync::RwLockWriteGuard<'_, Catalog>, LedgerError> {
-        self.catalog
-            .write()
-            .map_err(|_| LedgerError::Internal("feature catalog lock poisoned".into()))
+    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        // The writer lock guards no data of its own; a poisoned one is safe to take.
+        self.catalog_writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The settings this ledger runs with.
@@ -396,7 +406,8 @@ impl Ledger {
     pub fn reload(&self, license: &VerifiedLicense) -> Result<(), LedgerError> {
         let now = self.guard.now()?;
         let mut features = license.content().features();
-        let mut cat = self.write_catalog()?;
+        let _writer = self.lock_writer();
+        let mut cat = Catalog::clone(&self.catalog.load());
         // Features the ledger already knows.
         for slot in cat.slots.clone() {
             let codes = features
@@ -418,6 +429,7 @@ impl Ledger {
             st.codes = merge_first_uses(&[], codes);
             self.refresh(&mut st, now);
         }
+        self.catalog.store(Arc::new(cat));
         Ok(())
     }
 
@@ -452,23 +464,29 @@ impl Ledger {
         st.next_change = codes::next_change(&st.codes, now);
     }
 
-    fn next_lease_id(&self, feature_id: u32) -> Result<LeaseId, LedgerError> {
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+    /// The next lease id of a feature. Sequence numbers live in the feature's own state (its
+    /// lock is held), so threads on different features share nothing; a persistent ledger
+    /// reserves them in blocks so ids are never reused after a restart, without a database write
+    /// per grant.
+    fn next_lease_id(
+        &self,
+        feature_id: u32,
+        st: &mut FeatureState,
+    ) -> Result<LeaseId, LedgerError> {
+        let seq = st.next_seq;
         if seq > SEQ_MASK {
             return Err(LedgerError::Internal(
                 "lease sequence numbers exhausted".into(),
             ));
         }
         if let Some(store) = &self.store {
-            // Reserve sequence numbers in blocks so that ids are never reused after a restart
-            // without a database write per grant.
-            let mut reserved = self.seq_reserved.lock().unwrap_or_else(|p| p.into_inner());
-            if seq >= *reserved {
+            if seq >= st.seq_reserved {
                 let upto = (seq / SEQ_BLOCK + 1) * SEQ_BLOCK;
-                store.set_meta("lease_seq_reserved", upto as i64)?;
-                *reserved = upto;
+                store.set_seq_reserved(feature_id, upto)?;
+                st.seq_reserved = upto;
             }
         }
+        st.next_seq = seq + 1;
         Ok(((feature_id as u64) << SEQ_BITS) | seq)
     }
 
@@ -555,7 +573,7 @@ impl Ledger {
             });
         }
         self.mark_trial_use(slot.id, &mut st, now)?;
-        let id = self.next_lease_id(slot.id)?;
+        let id = self.next_lease_id(slot.id, &mut st)?;
         let expires_at = now.plus_secs(lifetime_secs);
         if let Some(store) = &self.store {
             store.insert_lease(&LeaseRow {

@@ -67,6 +67,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS features (
     id INTEGER PRIMARY KEY, feature TEXT NOT NULL, version TEXT NOT NULL,
+    seq_reserved INTEGER NOT NULL DEFAULT 0,
     UNIQUE (feature, version));
 CREATE TABLE IF NOT EXISTS leases (
     id INTEGER PRIMARY KEY, feature_id INTEGER NOT NULL REFERENCES features(id),
@@ -122,16 +123,27 @@ impl Store {
             .map_err(at("write meta"))
     }
 
-    /// Every known feature with its stable id.
-    pub fn features(&self) -> Result<Vec<(u32, String, String)>, StoreError> {
+    /// Every known feature: stable id, name, version, and lease sequence numbers reserved.
+    pub fn features(&self) -> Result<Vec<(u32, String, String, u64)>, StoreError> {
         let conn = self.conn();
         let mut s = conn
-            .prepare("SELECT id, feature, version FROM features ORDER BY id")
+            .prepare("SELECT id, feature, version, seq_reserved FROM features ORDER BY id")
             .map_err(at("read features"))?;
         let rows = s
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+            })
             .map_err(at("read features"))?;
         rows.collect::<Result<_, _>>().map_err(at("read features"))
+    }
+
+    /// Records that a feature's lease sequence numbers below `upto` are taken.
+    pub fn set_seq_reserved(&self, feature_id: u32, upto: u64) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE features SET seq_reserved = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![feature_id, upto as i64]))
+            .map(|_| ())
+            .map_err(at("reserve lease ids"))
     }
 
     /// Records a feature under a stable id.

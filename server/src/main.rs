@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use weblm_core::clock::{Clock, SystemClock, Timestamp};
 use weblm_core::codes::{self, CodeInput, CodeKind, LicenseCode, ResolveContext, Term};
 use weblm_core::ledger::{Ledger, LedgerConfig};
-use weblm_core::license::{self, Expect, LicenseContent, LicenseFile, FORMAT_VERSION};
+use weblm_core::license::{self, Expect, LicenseContent, LicenseFile, SigningKey, VerifyingKey};
 
 mod cli_client;
 mod serve;
@@ -192,24 +192,14 @@ fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-fn read_signing_key(path: &Path) -> Result<ed25519_dalek_key::SigningKey> {
+fn read_signing_key(path: &Path) -> Result<SigningKey> {
     let text = license::read_text(path)?;
-    Ok(
-        license::decode_signing_key(&text)
-            .with_context(|| format!("reading {}", path.display()))?,
-    )
+    license::decode_signing_key(&text).with_context(|| format!("reading {}", path.display()))
 }
 
-fn read_public_key(path: &Path) -> Result<ed25519_dalek_key::VerifyingKey> {
+fn read_public_key(path: &Path) -> Result<VerifyingKey> {
     let text = license::read_text(path)?;
-    Ok(license::decode_verifying_key(&text)
-        .with_context(|| format!("reading {}", path.display()))?)
-}
-
-/// The key types, named through the core crate's re-export so the CLI needs no direct
-/// dependency on the signature crate.
-mod ed25519_dalek_key {
-    pub use weblm_core::license::{SigningKey, VerifyingKey};
+    license::decode_verifying_key(&text).with_context(|| format!("reading {}", path.display()))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
@@ -242,15 +232,13 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let key = read_signing_key(&key)?;
             let file = LicenseFile::issue(
-                LicenseContent {
-                    format: FORMAT_VERSION,
+                LicenseContent::new(
                     vendor,
                     product,
                     product_version,
-                    host_id: host,
-                    issued: issued.unwrap_or_else(today),
-                    codes: Vec::new(),
-                },
+                    host,
+                    issued.unwrap_or_else(today),
+                ),
                 &key,
             )?;
             write_file(&out, &file.to_toml())?;
@@ -492,15 +480,7 @@ fn demo(dir: Option<PathBuf>) -> Result<()> {
     let key = read_signing_key(&secret)?;
     let day = today();
     let mut file = LicenseFile::issue(
-        LicenseContent {
-            format: FORMAT_VERSION,
-            vendor: "Acme Voice".into(),
-            product: "IR".into(),
-            product_version: "5.0".into(),
-            host_id: "ir-host-01".into(),
-            issued: day,
-            codes: Vec::new(),
-        },
+        LicenseContent::new("Acme Voice", "IR", "5.0", "ir-host-01", day),
         &key,
     )?;
     let code = |feature: &str, count, kind, term, trial_days| LicenseCode {

@@ -1110,7 +1110,7 @@ impl Local {
                 let c = i.counts.get(&k).copied().unwrap_or(0) as u64;
                 let b = i.base.get(&k).copied().unwrap_or(0) as u64;
                 let n = c.saturating_sub(b).min(c.saturating_sub(u.in_use));
-                (n > 0).then(|| (k, n))
+                (n > 0).then_some((k, n))
             })
         };
         let Some(((feature, version), n)) = give else {

@@ -146,12 +146,12 @@ fn load_verified(config: &ServeConfig) -> Result<VerifiedLicense> {
     let key = license::decode_verifying_key(&license::read_text(key_path)?)
         .with_context(|| format!("reading {}", key_path.display()))?;
     let lic = config.license.as_ref().expect("checked");
-    Ok(license::load_license(
+    license::load_license(
         lic,
         &key,
         &Expect::host(config.host_id.clone().expect("checked")),
     )
-    .with_context(|| format!("loading license {}", lic.display()))?)
+    .with_context(|| format!("loading license {}", lic.display()))
 }
 
 /// Builds the application state: opens the ledger, the EWL side, the peaks.

@@ -74,7 +74,7 @@ mod tests {
         let now = t0.plus_days(10);
         assert_eq!(p.peak("F@1", now, 7), 4);
         assert_eq!(p.peak("F@1", now, 30), 9);
-        assert_eq!(p.peak("F@1", t0.plus_days(40), 30), 4);
+        assert_eq!(p.peak("F@1", t0.plus_days(35), 30), 4);
         assert_eq!(p.peak("G@1", now, 30), 0);
     }
 }
