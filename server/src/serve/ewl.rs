@@ -145,6 +145,9 @@ struct LocalState {
     next_push: Timestamp,
     failures: u32,
     last_ack: Option<Timestamp>,
+    /// The newest serial issued to this local: only a confirmation of that one may shrink
+    /// the allocation leases (an older, smaller file may have been superseded by a larger one).
+    latest: u64,
 }
 
 /// The master side.
@@ -195,6 +198,7 @@ impl Master {
                 next_push: Timestamp(i64::MIN),
                 failures: 0,
                 last_ack: None,
+                latest: 0,
             };
             let keys: Vec<(Key, u32)> = st.base.iter().map(|(k, c)| (k.clone(), *c)).collect();
             for (k, count) in keys {
@@ -322,15 +326,19 @@ impl Master {
         }
     }
 
+    /// Signs a new allocation file for `st`; it supersedes any file awaiting confirmation.
     fn issue(
         &self,
         now: Timestamp,
         name: &str,
-        st: &LocalState,
+        st: &mut LocalState,
         counts: &BTreeMap<Key, u32>,
     ) -> Result<Issued> {
         let serial = self.next_serial();
-        let start = date_of(now);
+        st.latest = serial;
+        st.pending_ack = None;
+        // A day early: tolerates a local whose clock is somewhat behind the master's.
+        let start = date_of(now.plus_secs(-Timestamp::DAY));
         let end = date_of(now.plus_secs(self.cfg.allocation_validity_secs))
             .pred_opt()
             .unwrap_or(start);
@@ -475,7 +483,12 @@ impl Master {
             };
             match res {
                 Ok(_) => {
-                    if let Some(i) = st.pending_push.take().filter(|i| i.serial == serial) {
+                    let latest = st.latest;
+                    if let Some(i) = st
+                        .pending_push
+                        .take()
+                        .filter(|i| i.serial == serial && serial == latest)
+                    {
                         Self::apply_confirmed(&ledger, st, &i.counts);
                     }
                     st.failures = 0;
@@ -619,7 +632,6 @@ pub async fn borrow(
         .issue(now, &name, st, &counts)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     st.pending_push = None;
-    st.pending_ack = None;
     st.last_ack = Some(now);
     tracing::info!(local = %name, feature = %k.0, asked = count, lent = after - before, "floating licenses lent to a local");
     Ok(Json(
@@ -682,7 +694,7 @@ pub async fn ack(
     let mut locals = m.locals.lock().unwrap_or_else(|p| p.into_inner());
     let st = locals.get_mut(&name).expect("checked");
     match st.pending_ack.take() {
-        Some(i) if i.serial == a.serial => {
+        Some(i) if i.serial == a.serial && a.serial == st.latest => {
             Master::apply_confirmed(&ledger, st, &i.counts);
             st.last_ack = Some(app.clock.now());
             Ok(Json(json!({ "serial": a.serial, "applied": true })))
