@@ -137,6 +137,10 @@ fn check_enterprise(master: &Server, locals: &[(&str, &Server)]) {
     );
 }
 
+fn locals<'a>(a: &'a Server, b: &'a Server) -> [(&'static str, &'a Server); 2] {
+    [("site-a", a), ("site-b", b)]
+}
+
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     for _ in 0..100 {
         if f() {
@@ -156,9 +160,6 @@ fn master_two_locals_three_clients() {
     let a = Server::start(&local_config(&fx, "site-a", &master_url, &public));
     let mut b = Server::start(&local_config(&fx, "site-b", &master_url, &public));
     let master = Server::start(&master_config(&fx, port, &a.url(), &b.url(), &signing));
-    let locals = |a: &Server, b: &Server| {
-        [("site-a", a), ("site-b", b)].map(|(n, s)| (n, unsafe { &*(s as *const Server) }))
-    };
     let clock = Arc::new(ManualClock::new(t0()));
 
     // 1. The master pushes each local its allocation.
@@ -349,4 +350,47 @@ fn master_two_locals_three_clients() {
     assert!(n(&g["granted"]) > free_before);
     check_enterprise(&master, &locals(&a, &b));
     let _ = (ir2, Which::Primary, clock.now());
+}
+
+#[test]
+fn a_local_killed_and_restarted_keeps_its_allocation_and_leases() {
+    let fx = Fixture::new();
+    let (signing, public) = fx.master_keys();
+    let port = free_port();
+    let master_url = format!("http://127.0.0.1:{port}");
+    let mut a = Server::start(&local_config(&fx, "site-a", &master_url, &public));
+    let dead_b = format!("http://127.0.0.1:{}", free_port());
+    let master = Server::start(&master_config(&fx, port, &a.url(), &dead_b, &signing));
+    wait_until("allocation installed", || a.feature(F)["allocated"] == 10);
+    let (_, g) = acquire(&a.url(), "tok-ir-1", F, 6);
+    assert_eq!(g["granted"], 6);
+    let lease = g["lease"].as_u64().unwrap();
+    a.restart();
+    let l = a.feature(F);
+    assert_eq!((n(&l["allocated"]), n(&l["in_use"])), (10, 6), "{l}");
+    let (st, _) = call(
+        &a.url(),
+        "tok-ir-1",
+        "POST",
+        &format!("/v1/leases/{lease}/renew"),
+        None,
+    );
+    assert_eq!(st, 200);
+    // the unreachable site-b is retried and alerted, its allocation stays reserved for now
+    master.advance(61);
+    master.advance(61);
+    let (_, h) = call(&master.url(), "", "GET", "/health", None);
+    assert!(h["alerts"].to_string().contains("site-b"), "{h}");
+    assert_eq!(n(&master.feature(F)["locals"]["site-b"]), 8);
+    check_enterprise(&master, &[("site-a", &a)]);
+    // and the master itself survives SIGKILL with its allocations
+    let mut master = master;
+    master.restart();
+    let m = master.feature(F);
+    assert_eq!(
+        (n(&m["locals"]["site-a"]), n(&m["locals"]["site-b"])),
+        (10, 8),
+        "{m}"
+    );
+    check_enterprise(&master, &[("site-a", &a)]);
 }
