@@ -23,7 +23,7 @@ pub enum ClientCmd {
         #[arg(long = "feature-version")]
         version: String,
         /// Licenses wanted.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         count: i64,
     },
     /// Renew a lease.
