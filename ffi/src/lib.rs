@@ -7,7 +7,7 @@
 //!
 //! Layout: `status` (codes, last error), `boundary` (panic catching, argument checks),
 //! `registry` (live handles: double free is a status, not UB), `version`, `license`,
-//! `entitlement`, `clock`, `server`.
+//! `entitlement`, `clock`, `server`, `client` (the IR license client).
 #![warn(missing_docs)]
 
 // Declaration order is the order of the generated header.
@@ -17,9 +17,12 @@ pub mod entitlement;
 pub mod license;
 pub(crate) mod registry;
 pub mod server;
+// After `server` and `clock`: the client refers to their handles.
+pub mod client;
 pub mod status;
 pub mod version;
 
+pub use client::*;
 pub use clock::*;
 pub use entitlement::*;
 pub use license::*;

@@ -21,10 +21,17 @@ from __future__ import annotations
 from . import _native
 from ._native import library_path
 from .errors import LibraryNotFoundError, Status, WeblmError
+from .client import Client, ClientConfig, FeatureStatus, Mode, Want, mode_name
 from .license import CodeDecision, Entitlement, License, Reason
 from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
 
 __all__ = [
+    "Client",
+    "ClientConfig",
+    "FeatureStatus",
+    "Mode",
+    "Want",
+    "mode_name",
     "CodeDecision",
     "Entitlement",
     "Grant",
