@@ -177,10 +177,36 @@ impl Server {
         self.child.as_ref().unwrap().id() as i32
     }
 
+    /// Sends a signal; for SIGSTOP, waits (bounded) until every thread is stopped.
     pub fn signal(&self, sig: i32) {
         unsafe {
             libc::kill(self.pid(), sig);
         }
+        if sig == libc::SIGSTOP {
+            for _ in 0..200 {
+                if self.all_threads_stopped() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("server {} did not stop within 2 s of SIGSTOP", self.pid());
+        }
+    }
+
+    fn all_threads_stopped(&self) -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .map(|r| r.trim_start().starts_with('T'))
+                })
+                .unwrap_or(false)
+        })
     }
 
     /// SIGKILL and reap.
