@@ -451,13 +451,17 @@ impl Master {
                 let Some(st) = locals.get_mut(&name) else {
                     continue;
                 };
-                m.refresh_leases(&ledger, &name, st);
-                let counts = Self::lease_counts(&ledger, st);
-                match m.issue(now, &name, st, &counts) {
-                    Ok(i) => st.pending_push = Some(i),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot sign an allocation");
-                        continue;
+                if st.pending_push.is_some() {
+                    // Someone (an admin change) issued a file meanwhile: push that one.
+                } else {
+                    m.refresh_leases(&ledger, &name, st);
+                    let counts = Self::lease_counts(&ledger, st);
+                    match m.issue(now, &name, st, &counts) {
+                        Ok(i) => st.pending_push = Some(i),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot sign an allocation");
+                            continue;
+                        }
                     }
                 }
             }
@@ -503,7 +507,9 @@ impl Master {
                 }
                 Err(e) if e.contains("stale_allocation") => {
                     // The local already holds a newer file (a borrow or return overtook us).
-                    st.pending_push = None;
+                    if st.pending_push.as_ref().is_some_and(|p| p.serial == serial) {
+                        st.pending_push = None;
+                    }
                     st.failures = 0;
                     st.next_push = now.plus_secs(m.cfg.retry_secs);
                 }
@@ -723,8 +729,9 @@ pub struct SetAllocation {
     pub count: i64,
 }
 
-/// `POST /v1/admin/ewl/allocation` (master; admin): give a local more, or take unused licenses
-/// back. Growth is taken from the floating pool at once (as far as it goes); a reduction is
+/// `POST /v1/admin/ewl/allocation` (master; admin): set a local's allocation of one feature
+/// (its installed allocation; borrowed licenses are folded into it): give a local more, or take
+/// unused licenses back. Growth is taken from the floating pool at once (as far as it goes); a reduction is
 /// pushed to the local and applied when it confirms (it refuses while the licenses are in use).
 pub async fn admin_set_allocation(
     State(app): State<Arc<App>>,
@@ -754,14 +761,15 @@ pub async fn admin_set_allocation(
             .get_mut(&req.local)
             .ok_or_else(|| ApiError::not_found(format!("no local named `{}`", req.local)))?;
         let k = (req.feature.clone(), req.version.clone());
-        let old_base = st.base.get(&k).copied().unwrap_or(0);
         st.base.insert(k.clone(), target);
         let current = st
             .leases
             .get(&k)
             .and_then(|id| ledger.lease(*id).ok())
             .map_or(0, |l| l.count);
-        let wanted = (current as i64 + target as i64 - old_base as i64).max(0) as u32;
+        // The new allocation replaces everything the local had for this feature, borrowed
+        // licenses included (they become part of its installed allocation or are taken back).
+        let wanted = target;
         let mut counts = Master::lease_counts(&ledger, st);
         if wanted > current {
             let now_count = match st.leases.get(&k) {
@@ -950,7 +958,11 @@ impl Local {
     fn install(&self, app: &App, env: &Envelope) -> Result<(), ApiError> {
         let lic = verify_envelope(&self.master_key, &self.cfg.name, env)?;
         if let Some(i) = &*self.installed() {
-            if env.serial <= i.serial {
+            if env.serial == i.serial {
+                // Delivered twice (a retry after a lost answer): already installed.
+                return Ok(());
+            }
+            if env.serial < i.serial {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "stale_allocation",
