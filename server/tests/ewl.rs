@@ -266,7 +266,11 @@ fn master_two_locals_three_clients() {
         &format!("/v1/leases/{lease}"),
         None,
     );
-    set(6);
+    let (st, _) = set(6);
+    assert_eq!(st, 200);
+    assert_eq!(n(&a.feature(F)["allocated"]), 6);
+    assert_eq!(n(&master.feature(F)["locals"]["site-a"]), 6);
+    check_enterprise(&master, &locals(&a, &b));
 
     // 7. Partition: site-b stops. After 7 days the master's re-send fails, is retried, alerts.
     b.signal(libc::SIGSTOP);
