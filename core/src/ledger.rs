@@ -721,6 +721,63 @@ impl Ledger {
         Ok(l.count)
     }
 
+    /// Like [`Ledger::renew_for`], only if `client` holds the lease (checked under the same
+    /// lock as the renewal). Someone else's lease is reported as [`LedgerError::UnknownLease`],
+    /// so a server does not reveal which leases exist.
+    pub fn renew_held(
+        &self,
+        lease: LeaseId,
+        client: &str,
+        lifetime_secs: i64,
+    ) -> Result<Timestamp, LedgerError> {
+        if lifetime_secs <= 0 {
+            return Err(LedgerError::InvalidRequest(
+                "lease lifetime must be positive".into(),
+            ));
+        }
+        let now = self.guard.now()?;
+        let slot = self.slot_of(lease)?;
+        let mut st = lock(&slot)?;
+        let expired = match st.leases.get(&lease) {
+            Some(l) if &*l.client == client => (l.expires_at <= now).then_some(l.expires_at),
+            _ => return Err(LedgerError::UnknownLease(lease)),
+        };
+        if let Some(at) = expired {
+            self.sweep(&mut st, now);
+            return Err(LedgerError::LeaseExpired {
+                id: lease,
+                expired: at,
+            });
+        }
+        let expires_at = now.plus_secs(lifetime_secs);
+        if let Some(store) = &self.store {
+            store.renew_lease(lease, now, expires_at)?;
+        }
+        let l = st.leases.get_mut(&lease).expect("checked above");
+        l.renewed_at = now;
+        l.expires_at = expires_at;
+        drop(st);
+        self.note_time(now);
+        Ok(expires_at)
+    }
+
+    /// Like [`Ledger::release`], only if `client` holds the lease (checked under the same lock);
+    /// someone else's lease is [`LedgerError::UnknownLease`].
+    pub fn release_held(&self, lease: LeaseId, client: &str) -> Result<u32, LedgerError> {
+        let slot = self.slot_of(lease)?;
+        let mut st = lock(&slot)?;
+        match st.leases.get(&lease) {
+            Some(l) if &*l.client == client => {}
+            _ => return Err(LedgerError::UnknownLease(lease)),
+        }
+        if let Some(store) = &self.store {
+            store.delete_leases(&[lease])?;
+        }
+        let l = st.leases.remove(&lease).expect("checked above");
+        st.in_use -= l.count as u64;
+        Ok(l.count)
+    }
+
     /// One live lease (expired leases are reported as [`LedgerError::LeaseExpired`]).
     pub fn lease(&self, lease: LeaseId) -> Result<LeaseInfo, LedgerError> {
         let now = self.guard.now()?;

@@ -77,3 +77,31 @@ fn resize_grows_only_into_free_licenses_and_persists() {
     assert_eq!(l.lease(a).unwrap().count, 2, "resize persisted");
     assert_eq!(l.usage("F", "5.0").unwrap().in_use, 7);
 }
+
+#[test]
+fn renew_and_release_only_by_the_holder() {
+    let (l, clock, _) = setup(10, None);
+    let a = l.acquire("a", "F", "5.0", 4).unwrap().lease.unwrap();
+    assert!(matches!(
+        l.renew_held(a, "b", 600),
+        Err(LedgerError::UnknownLease(_))
+    ));
+    assert!(matches!(
+        l.release_held(a, "b"),
+        Err(LedgerError::UnknownLease(_))
+    ));
+    assert_eq!(l.usage("F", "5.0").unwrap().in_use, 4, "nothing changed");
+    clock.advance_secs(100);
+    assert_eq!(
+        l.renew_held(a, "a", 600).unwrap(),
+        l.lease(a).unwrap().expires_at
+    );
+    assert_eq!(l.release_held(a, "a").unwrap(), 4);
+    assert_eq!(l.usage("F", "5.0").unwrap().in_use, 0);
+    let b = l.acquire("b", "F", "5.0", 1).unwrap().lease.unwrap();
+    clock.advance_secs(601);
+    assert!(matches!(
+        l.renew_held(b, "b", 600),
+        Err(LedgerError::LeaseExpired { .. })
+    ));
+}

@@ -28,7 +28,7 @@ use weblm_core::api::{
     AcquireRequest, AcquireResponse, ReleaseResponse, RenewResponse, MAX_REQUEST_COUNT,
 };
 use weblm_core::clock::{Clock, ManualClock, SystemClock, Timestamp};
-use weblm_core::ledger::{LeaseId, LeaseInfo, Ledger, LedgerConfig};
+use weblm_core::ledger::{LeaseId, Ledger, LedgerConfig};
 use weblm_core::license::{self, Expect, VerifiedLicense};
 
 use config::{Role, ServeConfig};
@@ -333,15 +333,6 @@ async fn acquire(
     ))
 }
 
-/// The lease, if `client` holds it (404 otherwise, whoever holds it).
-fn owned(ledger: &Ledger, client: &str, id: LeaseId) -> Result<LeaseInfo, ApiError> {
-    let info = ledger.lease(id)?;
-    if &*info.client != client {
-        return Err(weblm_core::ledger::LedgerError::UnknownLease(id).into());
-    }
-    Ok(info)
-}
-
 async fn renew(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -355,11 +346,11 @@ async fn renew(
     let ledger = app
         .ledger()
         .ok_or_else(|| weblm_core::ledger::LedgerError::UnknownLease(id))?;
-    owned(&ledger, &client, id)?;
-    let expires_at = match &app.master {
-        Some(m) => ledger.renew_for(id, m.reserve_secs())?,
-        None => ledger.renew(id)?,
+    let lifetime = match &app.master {
+        Some(m) => m.reserve_secs(),
+        None => app.config.lease_lifetime_secs,
     };
+    let expires_at = ledger.renew_held(id, &client, lifetime)?;
     Ok(Json(RenewResponse {
         lease: id,
         expires_at,
@@ -377,8 +368,7 @@ async fn release(
     let ledger = app
         .ledger()
         .ok_or_else(|| weblm_core::ledger::LedgerError::UnknownLease(id))?;
-    owned(&ledger, &client, id)?;
-    let released = ledger.release(id)?;
+    let released = ledger.release_held(id, &client)?;
     if let Some(l) = &app.local {
         l.released(&app);
     }
