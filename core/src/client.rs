@@ -292,6 +292,7 @@ pub struct ClientStatus {
 
 type Callback = Box<dyn Fn(&ModeChange) + Send + Sync>;
 
+#[derive(Clone)]
 struct FeatureRun {
     want: FeatureWant,
     leases: Vec<HeldLease>,
@@ -317,6 +318,9 @@ struct Inner {
     state: Mutex<State>,
     callbacks: Mutex<Vec<Arc<Callback>>>,
     stop: (Mutex<bool>, Condvar),
+    /// Serializes cycles (and close): the network calls of a cycle run without the state lock,
+    /// so mode and status queries never wait for a slow server.
+    cycle: Mutex<()>,
 }
 
 /// A running client. Dropping it closes it.
@@ -400,6 +404,7 @@ impl Client {
             }),
             callbacks: Mutex::new(Vec::new()),
             stop: (Mutex::new(false), Condvar::new()),
+            cycle: Mutex::new(()),
             config,
         });
         inner.tick();
@@ -474,17 +479,24 @@ impl Client {
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
         }
+        // Wait for a cycle in flight (bounded by its request timeouts) so that no lease it
+        // acquires is missed below.
+        let _cycle = self.inner.cycle.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = self.inner.lock();
         if st.closed {
             return;
         }
         st.closed = true;
         if self.inner.config.release_on_close {
-            for f in st.features.iter_mut() {
-                for l in f.leases.drain(..) {
-                    if let Err(e) = self.inner.release(l.server, l.lease) {
-                        tracing::warn!(error = %e, lease = l.lease, "release on close failed");
-                    }
+            let leases: Vec<HeldLease> = st
+                .features
+                .iter_mut()
+                .flat_map(|f| f.leases.drain(..))
+                .collect();
+            drop(st);
+            for l in leases {
+                if let Err(e) = self.inner.release(l.server, l.lease) {
+                    tracing::warn!(error = %e, lease = l.lease, "release on close failed");
                 }
             }
         }
@@ -531,15 +543,20 @@ impl Inner {
 
     /// One cycle: renew what is due, acquire what is missing, update NVRAM and the mode.
     fn tick(&self) {
-        let mut st = self.lock();
-        if st.closed {
-            return;
-        }
+        let _cycle = self.cycle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs = {
+            let st = self.lock();
+            if st.closed {
+                return;
+            }
+            st.features.clone()
+        };
         let now = self.clock.now();
         let mut contact = false;
         let mut last_error = None;
         let retry = self.config.retry_secs;
-        for f in st.features.iter_mut() {
+        // The network part, without the state lock.
+        for f in runs.iter_mut() {
             // Renew.
             let mut kept = Vec::with_capacity(f.leases.len());
             for mut l in f.leases.drain(..) {
@@ -607,6 +624,8 @@ impl Inner {
             }
         }
         // NVRAM and mode.
+        let mut st = self.lock();
+        st.features = runs;
         let had_fault = st.nvram_fault.is_some();
         let all_full = st
             .features
