@@ -4,7 +4,8 @@
 //! an ephemeral port, then:
 //! 1. **Throughput/latency**: `--clients` concurrent clients (default 64), each on its own
 //!    keep-alive HTTP/1.1 connection with its own token, loop acquire → renew → release for
-//!    `--seconds`; prints requests/s and p50/p99/max latency per request.
+//!    `--seconds`; prints requests/s and p50/p99/max latency per request. The clients run as
+//!    tasks on `--threads` threads (default 1, leaving the other core to the server).
 //! 2. **Memory per lease**: the server's resident memory (VmRSS) before and after granting
 //!    `--leases` one-license leases that stay held; prints bytes per lease.
 //!
@@ -28,6 +29,7 @@ use weblm_core::license::{
 
 struct Args {
     clients: usize,
+    threads: usize,
     seconds: u64,
     leases: usize,
     server_bin: PathBuf,
@@ -37,6 +39,7 @@ fn parse_args() -> Result<Args> {
     let exe = std::env::current_exe()?;
     let mut a = Args {
         clients: 64,
+        threads: 1,
         seconds: 10,
         leases: 100_000,
         server_bin: exe.with_file_name("weblm"),
@@ -46,14 +49,17 @@ fn parse_args() -> Result<Args> {
         let v = it.next().with_context(|| format!("{k} needs a value"))?;
         match k.as_str() {
             "--clients" => a.clients = v.parse()?,
+            "--threads" => a.threads = v.parse()?,
             "--seconds" => a.seconds = v.parse()?,
             "--leases" => a.leases = v.parse()?,
             "--server-bin" => a.server_bin = v.into(),
-            _ => bail!("unknown option {k} (--clients N --seconds N --leases N --server-bin PATH)"),
+            _ => bail!(
+                "unknown option {k} (--clients N --threads N --seconds N --leases N --server-bin PATH)"
+            ),
         }
     }
-    if a.clients == 0 {
-        bail!("--clients must be at least 1");
+    if a.clients == 0 || a.threads == 0 {
+        bail!("--clients and --threads must be at least 1");
     }
     Ok(a)
 }
@@ -175,7 +181,7 @@ fn main() -> Result<()> {
         .to_string();
     let pid = child.id();
     let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(args.threads)
         .enable_all()
         .build()?
         .block_on(run(&args, &addr, pid));
