@@ -234,3 +234,103 @@ fn sigterm_flushes_and_sigkill_loses_nothing() {
     let (_, c) = acquire(&s.url(), TOK_B, "VOIP", 1);
     assert_eq!(c["granted"], 0, "nothing over-granted after restart");
 }
+
+#[test]
+fn the_test_clock_is_off_unless_configured() {
+    let fx = Fixture::new();
+    let lic = fx.license("lic.toml", "host-1", &[("VOIP", 20)]);
+    let cfg = fx.standard_config("std", &lic, "host-1", &[("ir-a", TOK_A)], "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("test_clock = true", "test_clock = false");
+    std::fs::write(&cfg, text).unwrap();
+    let s = Server::start(&cfg);
+    let (st, b) = call(
+        &s.url(),
+        ADMIN,
+        "POST",
+        "/v1/admin/test/clock",
+        Some(serde_json::json!({"advance_secs": 60})),
+    );
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{b}"
+    );
+    let (_, h) = call(&s.url(), "", "GET", "/health", None);
+    assert_eq!(h["test_clock"], false);
+}
+
+#[test]
+fn bundled_demo_server_and_the_cli_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weblm"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo-dir"])
+        .arg(&demo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("ready line")
+        .to_string();
+    let url = format!("http://{addr}");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weblm"))
+            .arg("client")
+            .args(args)
+            .args(["--url", &url])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = cli(&[
+        "acquire",
+        "--feature",
+        "VALUE_IR_VOIP_PORTS",
+        "--feature-version",
+        "5.0",
+        "--count",
+        "35",
+    ]);
+    assert!(ok, "{err}");
+    let g: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(g["granted"], 20);
+    let lease = g["lease"].as_u64().unwrap().to_string();
+    let (ok, out, _) = cli(&["usage", "--token", "demo-admin-token"]);
+    assert!(ok && out.contains("\"in_use\":20"), "{out}");
+    let (ok, _, _) = cli(&["renew", &lease]);
+    assert!(ok);
+    let (ok, out, _) = cli(&["release", &lease]);
+    assert!(ok && out.contains("\"released\":20"), "{out}");
+    let (ok, _, err) = cli(&[
+        "acquire",
+        "--feature",
+        "VALUE_IR_VOIP_PORTS",
+        "--feature-version",
+        "5.0",
+        "--count",
+        "-1",
+    ]);
+    assert!(!ok && err.contains("bad_count"), "{err}");
+    assert!(
+        demo.join("state/ledger.db").exists(),
+        "SQLite state in the demo folder"
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert!(st.success(), "{st:?}");
+}

@@ -307,3 +307,67 @@ impl ServeConfig {
         PathBuf::from(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+listen = "127.0.0.1:0"
+license = "lic.toml"
+vendor_public_key = "vendor.pub"
+host_id = "h"
+state_db = "state/ledger.db"
+admin_token = "admin-token"
+[[clients]]
+id = "ir-01"
+token = "client-token-1"
+"#;
+
+    fn load(text: &str) -> Result<ServeConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("weblm.toml");
+        std::fs::write(&p, text).unwrap();
+        ServeConfig::load(&p)
+    }
+
+    #[test]
+    fn a_good_config_resolves_paths_next_to_the_file() {
+        let c = load(BASE).unwrap();
+        assert_eq!(c.role, Role::Standard);
+        assert_eq!(c.lease_lifetime_secs, 600);
+        assert!(c.state_db.is_absolute() && c.state_db.ends_with("state/ledger.db"));
+        assert!(c
+            .sibling(".peaks.json")
+            .ends_with("state/ledger.db.peaks.json"));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = load(&format!("{BASE}\nlisten_adress = \"x\"\n")).unwrap_err();
+        assert!(e.to_string().contains("listen_adress"), "{e}");
+        let e = load(&BASE.replace("admin-token", "short")).unwrap_err();
+        assert!(e.to_string().contains("admin_token"), "{e}");
+        let e = load(&BASE.replace("client-token-1", "admin-token")).unwrap_err();
+        assert!(e.to_string().contains("not unique"), "{e}");
+        let e = load(&BASE.replace("host_id = \"h\"\n", "")).unwrap_err();
+        assert!(e.to_string().contains("host_id"), "{e}");
+        let e = load(&format!("role = \"master\"\n{BASE}")).unwrap_err();
+        assert!(e.to_string().contains("[master]"), "{e}");
+        let e = load(&format!("role = \"local\"\n{BASE}")).unwrap_err();
+        assert!(e.to_string().contains("[local]"), "{e}");
+        let e = load(&format!("role = \"boss\"\n{BASE}")).unwrap_err();
+        assert!(e.to_string().contains("boss"), "{e}");
+        let e = load(&format!("{BASE}\nlease_lifetime_secs = 0\n")).unwrap_err();
+        assert!(e.to_string().contains("lease_lifetime_secs"), "{e}");
+        let master = format!(
+            "role = \"master\"\n{BASE}\n[master]\nsigning_key = \"m.key\"\n\
+             [[master.locals]]\nname = \"site-x\"\nurl = \"http://x\"\npush_token = \"push-token\"\n"
+        );
+        let e = load(&master).unwrap_err();
+        assert!(
+            e.to_string().contains("site-x") && e.to_string().contains("[[clients]]"),
+            "{e}"
+        );
+    }
+}
