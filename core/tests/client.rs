@@ -98,3 +98,44 @@ fn bad_configurations_are_refused() {
     assert!(Client::start(c, Arc::new(clock.clone())).is_err());
     assert!(Client::start(base.want(F, "5.0", 0), Arc::new(clock)).is_err());
 }
+
+#[test]
+fn the_background_thread_renews_on_the_clock_and_stops_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::from_date(
+        NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+    ));
+    let p = ledger(20, &clock);
+    let mut cfg = ClientConfig::new(
+        "ir-01",
+        Endpoint::Embedded(p.clone()),
+        dir.path().join("nv"),
+    )
+    .want(F, "5.0", 5);
+    cfg.poll_interval = std::time::Duration::from_millis(20);
+    let c = Client::start(cfg, Arc::new(clock.clone())).unwrap();
+    let first = c.status().features[0].leases[0].expires_at;
+    assert!(
+        c.status().last_contact.is_some(),
+        "last successful contact recorded"
+    );
+    clock.advance_secs(480);
+    let mut renewed = false;
+    for _ in 0..250 {
+        if c.status().features[0].leases[0].expires_at > first {
+            renewed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        renewed,
+        "renewed by the background thread without a manual tick"
+    );
+    drop(c);
+    assert_eq!(
+        p.usage(F, "5.0").unwrap().in_use,
+        0,
+        "released when dropped"
+    );
+}
