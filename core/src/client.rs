@@ -248,7 +248,8 @@ pub struct HeldLease {
     pub lease: LeaseId,
     /// Licenses.
     pub count: u32,
-    /// Server-side expiry.
+    /// Until when the lease counts as held: the server-side expiry, capped at one announced
+    /// lease lifetime after the last successful acquire or renewal.
     pub expires_at: Timestamp,
     /// When the client renews it next.
     pub renew_due: Timestamp,
@@ -567,7 +568,7 @@ impl Inner {
                 match self.renew(l.server, l.lease) {
                     Ok(r) => {
                         contact = true;
-                        l.expires_at = r.expires_at;
+                        l.expires_at = counted_until(now, r.expires_at, r.lifetime_secs);
                         l.renew_due = self.renew_due(now, r.lifetime_secs);
                         kept.push(l);
                     }
@@ -607,7 +608,7 @@ impl Inner {
                                     server: which,
                                     lease,
                                     count: granted,
-                                    expires_at: exp,
+                                    expires_at: counted_until(now, exp, a.lifetime_secs),
                                     renew_due: self.renew_due(now, a.lifetime_secs),
                                 });
                             }
@@ -879,6 +880,13 @@ impl Inner {
             }),
         }
     }
+}
+
+/// How long a lease counts as held: the server's expiry, but never longer than the lease
+/// lifetime it announced from the last successful contact (an Enterprise master reserves
+/// licenses for days; a client that cannot renew must still notice within a lifetime).
+fn counted_until(now: Timestamp, expires_at: Timestamp, lifetime_secs: i64) -> Timestamp {
+    expires_at.min(now.plus_secs(lifetime_secs.max(1)))
 }
 
 fn truncate(s: &str) -> String {

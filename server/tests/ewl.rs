@@ -207,6 +207,22 @@ fn master_two_locals_three_clients() {
         Client::start(c, clock.clone()).unwrap()
     };
     assert_eq!(ir3.held(F, "5.0"), 4);
+    // The master reserves them for 30 days, but the client counts them only for one lease
+    // lifetime after its last contact: a client that cannot renew notices (Grace) in time.
+    assert_eq!(
+        ir3.status().features[0].leases[0].expires_at,
+        clock.now().plus_secs(600)
+    );
+    let (_, who) = call(&master.url(), ADMIN, "GET", "/v1/leases", None);
+    let ir3_lease = who["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["client"] == "ir-3")
+        .cloned()
+        .unwrap();
+    let reserved: Timestamp = serde_json::from_value(ir3_lease["expires_at"].clone()).unwrap();
+    assert_eq!(reserved, master.now().plus_secs(30 * Timestamp::DAY));
     assert_eq!(n(&master.feature(F)["floating_free"]), 0);
     check_enterprise(&master, &locals(&a, &b));
     // Nothing is left anywhere: a fourth request gets 0 from site-a, even after borrowing.
