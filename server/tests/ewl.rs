@@ -414,3 +414,36 @@ fn a_local_killed_and_restarted_keeps_its_allocation_and_leases() {
     );
     check_enterprise(&master, &[("site-a", &a)]);
 }
+
+#[test]
+fn a_restarted_ir_client_gets_its_reservation_back_others_do_not() {
+    let fx = Fixture::new();
+    let (signing, _public) = fx.master_keys();
+    let port = free_port();
+    // Two configured locals that never answer: only the floating pool (30 - 10 - 8 = 12) matters.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let master = Server::start(&master_config(&fx, port, &dead, &dead, &signing));
+    let u = master.url();
+    let (_, g1) = acquire(&u, "tok-ir-1", F, 5);
+    assert_eq!(g1["granted"], 5);
+    // ir-1 dies without releasing. Ten minutes later its 5 are still reserved for it.
+    master.advance(700);
+    let (_, g2) = acquire(&u, "tok-ir-2", F, 12);
+    assert_eq!(g2["granted"], 7, "ir-1's 5 stay reserved");
+    // ir-1 comes back and asks again: its idle reservation is handed back first.
+    let (_, g3) = acquire(&u, "tok-ir-1", F, 5);
+    assert_eq!(g3["granted"], 5, "{g3}");
+    let (_, who) = call(&u, ADMIN, "GET", "/v1/leases", None);
+    let ir1: Vec<_> = who["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["client"] == "ir-1")
+        .collect();
+    assert_eq!(
+        ir1.len(),
+        1,
+        "the old reservation was replaced, not doubled: {who}"
+    );
+    assert!(n(&master.feature(F)["in_use"]) <= PURCHASED);
+}
