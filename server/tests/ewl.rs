@@ -428,6 +428,7 @@ fn a_restarted_ir_client_gets_its_reservation_back_others_do_not() {
     assert_eq!(g1["granted"], 5);
     // ir-1 dies without releasing. Ten minutes later its 5 are still reserved for it.
     master.advance(700);
+    assert_eq!(n(&master.feature(F)["reserved_idle"]), 5);
     let (_, g2) = acquire(&u, "tok-ir-2", F, 12);
     assert_eq!(g2["granted"], 7, "ir-1's 5 stay reserved");
     // ir-1 comes back and asks again: its idle reservation is handed back first.

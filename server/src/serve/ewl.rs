@@ -543,17 +543,14 @@ impl Master {
     /// reservations of IR clients.
     pub fn report_extra(
         &self,
+        app: &App,
         ledger: &Ledger,
         u: &Usage,
         out: &mut serde_json::Map<String, serde_json::Value>,
     ) {
         let leases = ledger.leases().unwrap_or_default();
-        let now = leases
-            .iter()
-            .map(|l| l.renewed_at)
-            .max()
-            .unwrap_or_default();
-        let _ = now;
+        let now = app.clock.now();
+        let idle_after = app.config.lease_lifetime_secs;
         let mine: Vec<_> = leases
             .iter()
             .filter(|l| l.feature == u.feature && l.version == u.version)
@@ -572,6 +569,15 @@ impl Master {
         out.insert("locals".into(), serde_json::Value::Object(per_local));
         out.insert("floating_in_use".into(), json!(u.in_use - allocated));
         out.insert("floating_free".into(), json!(u.available));
+        // Licenses IR clients took directly and no longer renew, still reserved for them.
+        let idle: u64 = mine
+            .iter()
+            .filter(|l| {
+                !l.client.starts_with(ALLOC_PREFIX) && l.renewed_at.plus_secs(idle_after) < now
+            })
+            .map(|l| l.count as u64)
+            .sum();
+        out.insert("reserved_idle".into(), json!(idle));
     }
 
     fn local_of(&self, app: &App, headers: &HeaderMap) -> Result<String, ApiError> {

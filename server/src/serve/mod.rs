@@ -409,7 +409,7 @@ async fn usage(
             let key = format!("{}@{}", u.feature, u.version);
             let mut extra = serde_json::Map::new();
             if let Some(m) = &app.master {
-                m.report_extra(&ledger, &u, &mut extra);
+                m.report_extra(&app, &ledger, &u, &mut extra);
             }
             if let Some(l) = &app.local {
                 l.report_extra(&u, &mut extra);
