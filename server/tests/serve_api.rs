@@ -334,3 +334,29 @@ fn bundled_demo_server_and_the_cli_client() {
     let st = child.wait().unwrap();
     assert!(st.success(), "{st:?}");
 }
+
+#[test]
+fn concurrent_clients_over_http_never_get_more_than_entitled() {
+    let fx = Fixture::new();
+    let s = server(&fx);
+    let u = s.url();
+    let granted: u64 = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let u = u.clone();
+                sc.spawn(move || {
+                    let tok = if i % 2 == 0 { TOK_A } else { TOK_B };
+                    (0..25)
+                        .map(|_| acquire(&u, tok, "VOIP", 3).1["granted"].as_u64().unwrap())
+                        .sum::<u64>()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(
+        granted, 20,
+        "exactly the entitlement was handed out, no more"
+    );
+    assert_eq!(in_use(&s, "VOIP"), 20);
+}
