@@ -336,8 +336,10 @@ fn run(cli: Cli) -> Result<()> {
         } => match config {
             Some(c) => serve::run(&c),
             None => {
-                let c = serve::demo::prepare(&demo_dir, &listen)?;
-                serve::run(&c)
+                let path = serve::demo::prepare(&demo_dir, &listen)?;
+                let mut c = serve::config::ServeConfig::load(&path)?;
+                c.listen = listen; // --listen wins over the address saved on the first run
+                serve::run_config(c)
             }
         },
         Cmd::Client(c) => cli_client::run(c),

@@ -333,6 +333,23 @@ fn bundled_demo_server_and_the_cli_client() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let st = child.wait().unwrap();
     assert!(st.success(), "{st:?}");
+    // A second run reuses the folder (same license, the lease state kept) on a new address.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weblm"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo-dir"])
+        .arg(&demo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]
