@@ -572,6 +572,11 @@ pub fn run_config(config: ServeConfig) -> Result<()> {
 
 async fn serve(config: ServeConfig) -> Result<()> {
     let listen = config.listen.clone();
+    // Handlers first: a SIGTERM right after "listening on" must shut down cleanly too.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
     let app = build(config)?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -601,11 +606,9 @@ async fn serve(config: ServeConfig) -> Result<()> {
         }
     });
     let shutdown = async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down"),
+            _ = int.recv() => tracing::info!("interrupt: shutting down"),
             _ = stop_rx.changed() => {}
         }
     };
