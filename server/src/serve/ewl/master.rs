@@ -379,17 +379,21 @@ impl Master {
             };
             match res {
                 Ok(_) => {
-                    let latest = st.latest;
-                    if let Some(i) = st
-                        .pending_push
-                        .take()
-                        .filter(|i| i.serial == serial && serial == latest)
-                    {
-                        Self::apply_confirmed(&ledger, st, &i.counts);
+                    // Only the file we pushed leaves the pending slot; a newer pending file
+                    // (an admin change issued meanwhile) stays and goes out next.
+                    if st.pending_push.as_ref().is_some_and(|i| i.serial == serial) {
+                        let i = st.pending_push.take().expect("checked");
+                        if serial == st.latest {
+                            Self::apply_confirmed(&ledger, st, &i.counts);
+                        }
                     }
                     st.failures = 0;
                     st.last_ack = Some(now);
-                    st.next_push = now.plus_secs(m.cfg.resend_every_secs);
+                    st.next_push = if st.pending_push.is_some() {
+                        now
+                    } else {
+                        now.plus_secs(m.cfg.resend_every_secs)
+                    };
                     tracing::info!(local = %name, serial, "allocation delivered");
                     drop(locals);
                     m.alerts
