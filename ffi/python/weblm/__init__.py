@@ -21,6 +21,7 @@ from __future__ import annotations
 from . import _native
 from ._native import library_path
 from .errors import LibraryNotFoundError, Status, WeblmError
+from .client import Client, ClientConfig, FeatureStatus, Mode, Want, mode_name
 from .license import CodeDecision, Entitlement, License, Reason
 from .policy import NO_CAP, Bucket, Distribution, Hook, Policy
 from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
@@ -28,6 +29,12 @@ from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
 __all__ = [
     "NO_CAP",
     "Bucket",
+    "Client",
+    "ClientConfig",
+    "FeatureStatus",
+    "Mode",
+    "Want",
+    "mode_name",
     "CodeDecision",
     "Distribution",
     "Hook",
