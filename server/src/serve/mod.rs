@@ -600,7 +600,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
             }
             maintenance(&bg).await;
             n += 1;
-            if n % 60 == 0 {
+            if n.is_multiple_of(60) {
                 bg.flush();
             }
         }
