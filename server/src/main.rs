@@ -190,9 +190,22 @@ struct AddCode {
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+        restore_default_sigpipe();
+    }
     if let Err(e) = run(cli) {
         eprintln!("weblm: error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// One-shot commands end quietly, like other Unix tools, when their output is closed early
+/// (`weblm show FILE | head`): Rust ignores SIGPIPE, so printing would panic instead. The
+/// daemon keeps ignoring it: a client that drops its connection must never stop the server.
+fn restore_default_sigpipe() {
+    // SAFETY: resetting a signal disposition to its default at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
