@@ -5,6 +5,9 @@
 //! ledger answers, so a process killed with SIGKILL loses nothing it reported. The journal runs
 //! with `synchronous=NORMAL`, which survives any process crash; [`Durability::Full`] adds an
 //! fsync per commit for power-loss safety at a large cost in grants per second.
+//!
+//! A store holds its database exclusively (SQLite `locking_mode=EXCLUSIVE`): a second process or
+//! connection that opens the same file is refused at once with an error that says so.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -82,6 +85,17 @@ impl Store {
     /// Opens (creating if needed) the state database at `path`.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(at("open"))?;
+        // One ledger per state database: two processes serving the same database would each
+        // grant from their own in-memory counts and together exceed the entitlement. The
+        // exclusive lock is claimed now, without waiting, and held until the store closes (the
+        // OS drops it if the process dies). It also keeps the WAL index in process memory.
+        conn.busy_timeout(std::time::Duration::ZERO)
+            .map_err(at("set busy timeout"))?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(at("set exclusive locking"))?;
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").map_err(at(
+            "claim the state database (is another weblm process using it?)",
+        ))?;
         let sync = match durability {
             Durability::Process => "NORMAL",
             Durability::Full => "FULL",

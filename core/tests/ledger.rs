@@ -549,3 +549,43 @@ fn unsafe_kill9(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+#[test]
+fn a_second_ledger_on_the_same_state_database_is_refused_until_the_first_closes() {
+    let v = Vendor::new(vec![code(5)]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let first = Ledger::open(
+        &db,
+        &v.license(),
+        Arc::new(clock_at(1)),
+        LedgerConfig::default(),
+    )
+    .unwrap();
+    first.acquire("a", F, V, 5).unwrap();
+    let t = std::time::Instant::now();
+    let e = Ledger::open(
+        &db,
+        &v.license(),
+        Arc::new(clock_at(1)),
+        LedgerConfig::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("is another weblm process using it?"),
+        "{e}"
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "refused without waiting"
+    );
+    drop(first);
+    let second = Ledger::open(
+        &db,
+        &v.license(),
+        Arc::new(clock_at(1)),
+        LedgerConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(second.usage(F, V).unwrap().in_use, 5);
+}
