@@ -3,7 +3,9 @@
 //! The weblm licensing engine: vendor-signed license files ([`license`]), license codes and how
 //! they combine into entitlements ([`codes`]), the lease ledger a WebLM server runs and an IR
 //! process embeds ([`ledger`]), its SQLite state ([`store`]), and the clock every time rule
-//! reads ([`clock`]).
+//! reads ([`clock`]). The three policy hooks have native defaults here: `resolve_codes`
+//! ([`codes`]), `distribute` ([`distribute`]) and `compliance` ([`compliance`]); randomness a
+//! policy needs comes from [`seeded`].
 //!
 //! ```
 //! use std::sync::Arc;
@@ -31,6 +33,9 @@
 
 pub mod clock;
 pub mod codes;
+pub mod compliance;
+pub mod distribute;
 pub mod ledger;
 pub mod license;
+pub mod seeded;
 pub mod store;

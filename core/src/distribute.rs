@@ -1,0 +1,520 @@
+//! The `distribute` policy hook: share N licenses over weighted, prioritised, capped buckets
+//! (zones, tenants, organizations; SPEC §6).
+//!
+//! A [`DistributeInput`] holds the licenses to share (`total`), a `seed`, and the buckets, each
+//! with an id, a weight (its configured share), a priority (1 is the highest; lower numbers come
+//! first) and a cap (it never receives more). The native default is [`EpZonePolicy`], Avaya
+//! Experience Portal's zone rounding; [`LargestRemainderPolicy`] is a vendor variant that rounds
+//! differently. [`check_distribution`] is the host-side check every plugin output passes before
+//! use, so no policy can hand out more than `total`, more than a cap, or licenses to an unknown
+//! bucket.
+//!
+//! ## The rounding rules, exactly
+//! Let `L = total`, `W = Σ weight` (as u64) and, for each bucket, `floor_i = ⌊L·w_i / W⌋`
+//! (0 when `W = 0`).
+//! 1. Each bucket first gets `min(floor_i, cap_i)`. Licenses a cap cuts off stay unused.
+//! 2. The rounding remainder `R = L − Σ floor_i` (before caps; `R = 0` when `W = 0`) is handed
+//!    out one license per bucket in a single pass over the *remainder order*, skipping buckets
+//!    with weight 0 and buckets already at their cap. What is left after the pass stays unused.
+//! 3. Tie keys: `key_i` is the i-th output (input order, i = 0, 1, …) of
+//!    [`SplitMix64`](crate::seeded::SplitMix64) seeded with `seed`.
+//! 4. Remainder order, [`Rounding::PriorityFirst`] (EP): by priority ascending, then `key`
+//!    ascending, then input index ascending (a seeded random order among equal priorities).
+//!    [`Rounding::LargestRemainder`]: by `(L·w_i) mod W` descending, then as PriorityFirst.
+//!
+//! Shares are returned in input order. Buckets with weight 0 always receive 0.
+
+use std::collections::HashSet;
+
+use crate::seeded::SplitMix64;
+
+/// Largest number of buckets a distribution may have.
+pub const MAX_BUCKETS: usize = 65_536;
+
+/// One bucket (zone, tenant, organization) that receives a share of the licenses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bucket {
+    /// Caller's id for the bucket; unique within one input.
+    pub id: u32,
+    /// Its configured share (e.g. the licenses an administrator assigned to the zone).
+    pub weight: u32,
+    /// 1 is the highest priority; lower numbers receive the remainder first.
+    pub priority: u32,
+    /// Most licenses it may receive (`u32::MAX`: no cap).
+    pub cap: u32,
+}
+
+/// What a `distribute` policy is asked to share.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DistributeInput {
+    /// Licenses to share.
+    pub total: u32,
+    /// Seed for the random order among equal priorities (reproducible).
+    pub seed: u64,
+    /// The buckets, in the caller's order.
+    pub buckets: Vec<Bucket>,
+}
+
+/// One bucket's share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Share {
+    /// The bucket's id.
+    pub id: u32,
+    /// Licenses it receives.
+    pub count: u32,
+}
+
+/// A policy's answer: one share per bucket, in input order.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Distribution {
+    /// Shares in the order of [`DistributeInput::buckets`].
+    pub shares: Vec<Share>,
+}
+
+impl Distribution {
+    /// Licenses handed out.
+    pub fn sum(&self) -> u64 {
+        self.shares.iter().map(|s| s.count as u64).sum()
+    }
+
+    /// The share of bucket `id` (0 if absent).
+    pub fn get(&self, id: u32) -> u32 {
+        self.shares
+            .iter()
+            .find(|s| s.id == id)
+            .map_or(0, |s| s.count)
+    }
+}
+
+/// The input itself is unusable (checked before any policy runs).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DistributeInputError {
+    /// Two buckets share one id.
+    #[error("bucket id {0} appears more than once")]
+    DuplicateId(u32),
+    /// More buckets than [`MAX_BUCKETS`].
+    #[error("{0} buckets; at most {MAX_BUCKETS} are allowed")]
+    TooManyBuckets(usize),
+}
+
+/// A policy's distribution broke the rules every policy must keep.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DistributionFault {
+    /// It names a bucket that is not in the input.
+    #[error("distribution names bucket {0}, which is not in the input")]
+    UnknownBucket(u32),
+    /// It names one bucket twice.
+    #[error("distribution names bucket {0} more than once")]
+    DuplicateBucket(u32),
+    /// A share is negative.
+    #[error("distribution gives bucket {id} a negative count {count}")]
+    Negative {
+        /// The bucket.
+        id: u32,
+        /// The count returned.
+        count: i64,
+    },
+    /// A share is above the bucket's cap.
+    #[error("distribution gives bucket {id} {count} licenses, above its cap of {cap}")]
+    AboveCap {
+        /// The bucket.
+        id: u32,
+        /// The count returned.
+        count: i64,
+        /// The bucket's cap.
+        cap: u32,
+    },
+    /// The shares add up to more than the total.
+    #[error("distribution hands out {sum} licenses, more than the {total} available")]
+    AboveTotal {
+        /// Sum of the shares.
+        sum: u128,
+        /// Licenses available.
+        total: u32,
+    },
+}
+
+/// How the rounding remainder is handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rounding {
+    /// Avaya EP: by priority, seeded random order among equal priorities.
+    PriorityFirst,
+    /// Largest fractional part first, then as `PriorityFirst`.
+    LargestRemainder,
+}
+
+/// The `distribute` policy hook. The native default is [`EpZonePolicy`]; the plugin host
+/// provides wasm ones.
+pub trait Distribute: Send + Sync {
+    /// A name for messages and reports.
+    fn name(&self) -> &str;
+    /// Shares `input.total` over `input.buckets`.
+    fn distribute(&self, input: &DistributeInput) -> Result<Distribution, String>;
+}
+
+/// The native default: Avaya EP zone rounding (SPEC §6), [`Rounding::PriorityFirst`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpZonePolicy;
+
+impl Distribute for EpZonePolicy {
+    fn name(&self) -> &str {
+        "native:ep-zones"
+    }
+    fn distribute(&self, input: &DistributeInput) -> Result<Distribution, String> {
+        distribute(input, Rounding::PriorityFirst).map_err(|e| e.to_string())
+    }
+}
+
+/// A vendor variant: largest remainder first ([`Rounding::LargestRemainder`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LargestRemainderPolicy;
+
+impl Distribute for LargestRemainderPolicy {
+    fn name(&self) -> &str {
+        "native:largest-remainder"
+    }
+    fn distribute(&self, input: &DistributeInput) -> Result<Distribution, String> {
+        distribute(input, Rounding::LargestRemainder).map_err(|e| e.to_string())
+    }
+}
+
+/// Checks the input: unique ids, at most [`MAX_BUCKETS`] buckets.
+pub fn validate_input(input: &DistributeInput) -> Result<(), DistributeInputError> {
+    if input.buckets.len() > MAX_BUCKETS {
+        return Err(DistributeInputError::TooManyBuckets(input.buckets.len()));
+    }
+    let mut seen = HashSet::with_capacity(input.buckets.len());
+    for b in &input.buckets {
+        if !seen.insert(b.id) {
+            return Err(DistributeInputError::DuplicateId(b.id));
+        }
+    }
+    Ok(())
+}
+
+/// The tie keys: the i-th SplitMix64 output for bucket i.
+pub fn tie_keys(seed: u64, n: usize) -> Vec<u64> {
+    let mut g = SplitMix64::new(seed);
+    (0..n).map(|_| g.next()).collect()
+}
+
+/// SPEC §6 zone rounding as a pure function; see the module documentation for the exact rule.
+pub fn distribute(
+    input: &DistributeInput,
+    rounding: Rounding,
+) -> Result<Distribution, DistributeInputError> {
+    validate_input(input)?;
+    let b = &input.buckets;
+    let total = input.total as u64;
+    let sum_w: u64 = b.iter().map(|x| x.weight as u64).sum();
+    let mut counts = vec![0u32; b.len()];
+    if sum_w == 0 || total == 0 {
+        return Ok(shares(b, &counts));
+    }
+    let mut floors_sum: u64 = 0;
+    let mut frac = vec![0u64; b.len()];
+    for (i, x) in b.iter().enumerate() {
+        let prod = total * x.weight as u64;
+        let fl = prod / sum_w;
+        frac[i] = prod % sum_w;
+        floors_sum += fl;
+        // fl <= total <= u32::MAX
+        counts[i] = (fl as u32).min(x.cap);
+    }
+    let mut remainder = total - floors_sum;
+    if remainder > 0 {
+        let keys = tie_keys(input.seed, b.len());
+        let mut order: Vec<usize> = (0..b.len()).filter(|&i| b[i].weight > 0).collect();
+        match rounding {
+            Rounding::PriorityFirst => {
+                order.sort_unstable_by_key(|&i| (b[i].priority, keys[i], i));
+            }
+            Rounding::LargestRemainder => {
+                order.sort_unstable_by_key(|&i| {
+                    (std::cmp::Reverse(frac[i]), b[i].priority, keys[i], i)
+                });
+            }
+        }
+        for i in order {
+            if remainder == 0 {
+                break;
+            }
+            if counts[i] < b[i].cap {
+                counts[i] += 1;
+                remainder -= 1;
+            }
+        }
+    }
+    Ok(shares(b, &counts))
+}
+
+fn shares(b: &[Bucket], counts: &[u32]) -> Distribution {
+    Distribution {
+        shares: b
+            .iter()
+            .zip(counts)
+            .map(|(x, &count)| Share { id: x.id, count })
+            .collect(),
+    }
+}
+
+/// Host-side check of any policy's raw answer `(bucket id, count)`: every id is in the input
+/// and named once, no count is negative or above its bucket's cap, and the sum is at most the
+/// total. Buckets the answer does not name receive 0. Returns the shares in input order.
+pub fn check_distribution(
+    input: &DistributeInput,
+    raw: &[(u32, i64)],
+) -> Result<Distribution, DistributionFault> {
+    let index: std::collections::HashMap<u32, usize> = input
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.id, i))
+        .collect();
+    let mut counts: Vec<Option<u32>> = vec![None; input.buckets.len()];
+    let mut sum: u128 = 0;
+    for &(id, count) in raw {
+        let &i = index.get(&id).ok_or(DistributionFault::UnknownBucket(id))?;
+        if counts[i].is_some() {
+            return Err(DistributionFault::DuplicateBucket(id));
+        }
+        if count < 0 {
+            return Err(DistributionFault::Negative { id, count });
+        }
+        let cap = input.buckets[i].cap;
+        if count > cap as i64 {
+            return Err(DistributionFault::AboveCap { id, count, cap });
+        }
+        counts[i] = Some(count as u32);
+        sum += count as u128;
+    }
+    if sum > input.total as u128 {
+        return Err(DistributionFault::AboveTotal {
+            sum,
+            total: input.total,
+        });
+    }
+    let counts: Vec<u32> = counts.into_iter().map(|c| c.unwrap_or(0)).collect();
+    Ok(shares(&input.buckets, &counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bucket(id: u32, weight: u32, priority: u32, cap: u32) -> Bucket {
+        Bucket {
+            id,
+            weight,
+            priority,
+            cap,
+        }
+    }
+
+    fn input(total: u32, seed: u64, buckets: Vec<Bucket>) -> DistributeInput {
+        DistributeInput {
+            total,
+            seed,
+            buckets,
+        }
+    }
+
+    fn counts(d: &Distribution) -> Vec<u32> {
+        d.shares.iter().map(|s| s.count).collect()
+    }
+
+    #[test]
+    fn proportional_cut_with_remainder_by_priority() {
+        // Zones configured 50/30/20, system falls to 33: floors 16, 9, 6 = 31; the remainder 2
+        // goes to priorities 1 then 2.
+        let inp = input(
+            33,
+            7,
+            vec![
+                bucket(1, 50, 3, 50),
+                bucket(2, 30, 1, 30),
+                bucket(3, 20, 2, 20),
+            ],
+        );
+        let d = distribute(&inp, Rounding::PriorityFirst).unwrap();
+        assert_eq!(counts(&d), vec![16, 10, 7]);
+        assert_eq!(d.sum(), 33);
+    }
+
+    #[test]
+    fn largest_remainder_rounds_differently() {
+        // 10 over weights 1, 1, 1, 7 (W = 10) at total 7: exact shares 0.7 ×3, 4.9.
+        // floors 0,0,0,4 (R = 3). PriorityFirst: priorities 1,2,3 get one each → 1,1,1,4.
+        // LargestRemainder: 4.9 has the largest fraction → 5, then 0.7s by priority → 1,1,0,5.
+        let inp = input(
+            7,
+            1,
+            vec![
+                bucket(1, 1, 1, 10),
+                bucket(2, 1, 2, 10),
+                bucket(3, 1, 3, 10),
+                bucket(4, 7, 4, 10),
+            ],
+        );
+        assert_eq!(
+            counts(&distribute(&inp, Rounding::PriorityFirst).unwrap()),
+            vec![1, 1, 1, 4]
+        );
+        assert_eq!(
+            counts(&distribute(&inp, Rounding::LargestRemainder).unwrap()),
+            vec![1, 1, 0, 5]
+        );
+    }
+
+    #[test]
+    fn caps_are_respected_and_excess_stays_unused() {
+        let inp = input(100, 0, vec![bucket(1, 1, 1, 10), bucket(2, 1, 1, 20)]);
+        let d = distribute(&inp, Rounding::PriorityFirst).unwrap();
+        assert_eq!(counts(&d), vec![10, 20]);
+        assert_eq!(d.sum(), 30);
+    }
+
+    #[test]
+    fn remainder_skips_capped_buckets() {
+        // total 5 over weights 1,1 → floors 2,2, R = 1; priority 1 is capped at 2, so the
+        // remainder goes to the other one.
+        let inp = input(5, 0, vec![bucket(1, 1, 1, 2), bucket(2, 1, 2, 9)]);
+        assert_eq!(
+            counts(&distribute(&inp, Rounding::PriorityFirst).unwrap()),
+            vec![2, 3]
+        );
+    }
+
+    #[test]
+    fn zero_licenses_zero_weights_and_no_buckets() {
+        let z = input(0, 0, vec![bucket(1, 5, 1, 9)]);
+        assert_eq!(
+            counts(&distribute(&z, Rounding::PriorityFirst).unwrap()),
+            vec![0]
+        );
+        let w = input(10, 0, vec![bucket(1, 0, 1, 9), bucket(2, 0, 1, 9)]);
+        assert_eq!(
+            counts(&distribute(&w, Rounding::PriorityFirst).unwrap()),
+            vec![0, 0]
+        );
+        let e = input(10, 0, vec![]);
+        assert!(distribute(&e, Rounding::PriorityFirst)
+            .unwrap()
+            .shares
+            .is_empty());
+        // A zero-weight bucket gets nothing, not even remainder.
+        let m = input(3, 0, vec![bucket(1, 0, 1, 9), bucket(2, 2, 2, 9)]);
+        assert_eq!(
+            counts(&distribute(&m, Rounding::PriorityFirst).unwrap()),
+            vec![0, 3]
+        );
+    }
+
+    #[test]
+    fn ties_are_random_but_reproducible_from_the_seed() {
+        let mk = |seed| input(1, seed, (1..=8).map(|i| bucket(i, 1, 1, 9)).collect());
+        let winner = |seed| {
+            distribute(&mk(seed), Rounding::PriorityFirst)
+                .unwrap()
+                .shares
+                .iter()
+                .find(|s| s.count == 1)
+                .unwrap()
+                .id
+        };
+        assert_eq!(winner(42), winner(42));
+        let winners: HashSet<u32> = (0..64).map(winner).collect();
+        assert!(
+            winners.len() > 4,
+            "seeds pick different winners: {winners:?}"
+        );
+        // The winner is the bucket with the smallest tie key.
+        let keys = tie_keys(42, 8);
+        let min = (0..8).min_by_key(|&i| keys[i]).unwrap();
+        assert_eq!(winner(42), min as u32 + 1);
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused() {
+        let inp = input(3, 0, vec![bucket(1, 1, 1, 9), bucket(1, 1, 1, 9)]);
+        assert_eq!(
+            distribute(&inp, Rounding::PriorityFirst),
+            Err(DistributeInputError::DuplicateId(1))
+        );
+    }
+
+    #[test]
+    fn validator_catches_every_fault() {
+        let inp = input(10, 0, vec![bucket(1, 1, 1, 6), bucket(2, 1, 1, 6)]);
+        assert_eq!(
+            check_distribution(&inp, &[(3, 1)]),
+            Err(DistributionFault::UnknownBucket(3))
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 1), (1, 1)]),
+            Err(DistributionFault::DuplicateBucket(1))
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, -1)]),
+            Err(DistributionFault::Negative { id: 1, count: -1 })
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 7)]),
+            Err(DistributionFault::AboveCap {
+                id: 1,
+                count: 7,
+                cap: 6
+            })
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 6), (2, 5)]),
+            Err(DistributionFault::AboveTotal { sum: 11, total: 10 })
+        );
+        let ok = check_distribution(&inp, &[(2, 4)]).unwrap();
+        assert_eq!(counts(&ok), vec![0, 4]);
+    }
+
+    fn arb_input() -> impl Strategy<Value = DistributeInput> {
+        let one = (0u32..50, 1u32..4, prop_oneof![0u32..60, Just(u32::MAX)]);
+        (
+            prop_oneof![Just(0u32), 0u32..200, Just(u32::MAX)],
+            any::<u64>(),
+            proptest::collection::vec(one, 0..12),
+        )
+            .prop_map(|(total, seed, bs)| DistributeInput {
+                total,
+                seed,
+                buckets: bs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (w, p, c))| bucket(i as u32 * 3 + 1, w, p, c))
+                    .collect(),
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn native_results_always_pass_the_validator(inp in arb_input()) {
+            for r in [Rounding::PriorityFirst, Rounding::LargestRemainder] {
+                let d = distribute(&inp, r).unwrap();
+                let raw: Vec<(u32, i64)> = d.shares.iter().map(|s| (s.id, s.count as i64)).collect();
+                prop_assert_eq!(check_distribution(&inp, &raw).unwrap(), d.clone());
+                // Without caps every license is handed out when any weight is positive.
+                let uncapped = inp.buckets.iter().all(|b| b.cap == u32::MAX);
+                let any_weight = inp.buckets.iter().any(|b| b.weight > 0);
+                if uncapped && any_weight {
+                    prop_assert_eq!(d.sum(), inp.total as u64);
+                }
+                // Nobody receives more than one license above its exact proportional share.
+                let w: u64 = inp.buckets.iter().map(|b| b.weight as u64).sum();
+                for (b, s) in inp.buckets.iter().zip(&d.shares) {
+                    if w > 0 {
+                        prop_assert!(s.count as u64 <= inp.total as u64 * b.weight as u64 / w + 1);
+                    }
+                }
+            }
+        }
+    }
+}
