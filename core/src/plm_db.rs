@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS usage_history (
     out_of_date INTEGER NOT NULL,
     in_use INTEGER NOT NULL,
     peak INTEGER NOT NULL,
-    mode TEXT NOT NULL);
+    mode INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS paks (
     id TEXT PRIMARY KEY,
     feature TEXT NOT NULL,
