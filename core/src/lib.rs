@@ -45,6 +45,7 @@ pub mod store;
 pub mod apps;
 pub mod orgs;
 pub mod pipeline;
+pub mod plan;
 pub mod reserved;
 pub mod share;
 pub mod tenants;

@@ -1,0 +1,230 @@
+//! The what-if planner: what every zone, tenant side and organization would get if the system's
+//! licenses were `N` (SPEC §6), from one small configuration (TOML or JSON).
+//!
+//! ```toml
+//! system_licenses = 100   # licenses today; the zones' assignments are checked against it
+//! seed = 7                # seed for the random order among equal priorities
+//! media_capacity = 120    # optional: ports the media servers can run (pipeline stage)
+//!
+//! [tenant]                # optional: configured SIP calls and H.323 stations
+//! sip = 60
+//! h323 = 90
+//!
+//! [[zone]]
+//! name = "east"
+//! assigned = 60
+//! priority = 1            # default 1 (the highest)
+//! capacity = 50           # optional
+//!
+//! [organizations]         # optional
+//! default = 5             # the Default Organization's licenses (default 0)
+//! [[organizations.org]]
+//! name = "A"
+//! licenses = 15
+//! ```
+//!
+//! At `N` licenses: the zones are allocated ([`crate::zones`]); the tenant split
+//! ([`crate::tenants`]) divides `N` into SIP and H.323; the organizations draw from the SIP side
+//! (all `N` when no `[tenant]` is given) and are cut in proportion if it is short
+//! ([`crate::orgs`]); with `media_capacity`, the pipeline ([`crate::pipeline`]) shows what runs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::distribute::Distribute;
+use crate::orgs::{OrgAllocation, OrgError, Organization, Organizations};
+use crate::pipeline::{self, PipelineInput, PipelineResult};
+use crate::share::ShareError;
+use crate::tenants::{split, TenantConfig, TenantSplit};
+use crate::zones::{Zone, ZoneAllocation, ZoneError, ZoneLicensing};
+
+/// The organizations section of a plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgsConfig {
+    /// The Default Organization's licenses.
+    #[serde(default)]
+    pub default: u32,
+    /// The configured organizations.
+    #[serde(default, rename = "org")]
+    pub orgs: Vec<Organization>,
+}
+
+/// A planner configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    /// The system's licenses today.
+    pub system_licenses: u32,
+    /// Seed for ties among equal priorities.
+    #[serde(default)]
+    pub seed: u64,
+    /// Ports the media servers can run (enables the pipeline stage).
+    #[serde(default)]
+    pub media_capacity: Option<u32>,
+    /// Configured SIP calls and H.323 stations.
+    #[serde(default)]
+    pub tenant: Option<TenantConfig>,
+    /// The zones.
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<Zone>,
+    /// The organizations.
+    #[serde(default)]
+    pub organizations: Option<OrgsConfig>,
+}
+
+/// A plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The configuration text is not valid TOML or JSON for a plan.
+    #[error("plan configuration: {0}")]
+    Parse(String),
+    /// The zones are refused.
+    #[error(transparent)]
+    Zones(#[from] ZoneError),
+    /// The organizations are refused.
+    #[error(transparent)]
+    Orgs(#[from] OrgError),
+    /// A distribution failed or was refused.
+    #[error(transparent)]
+    Share(#[from] ShareError),
+}
+
+impl PlanConfig {
+    /// Reads a configuration: JSON when the text starts with `{`, TOML otherwise.
+    pub fn parse(text: &str) -> Result<Self, PlanError> {
+        if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| PlanError::Parse(format!("JSON: {e}")))
+        } else {
+            toml::from_str(text).map_err(|e| PlanError::Parse(format!("TOML: {e}")))
+        }
+    }
+}
+
+/// What everyone would get at `licenses`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The license count planned for.
+    pub licenses: u32,
+    /// The zones.
+    pub zones: ZoneAllocation,
+    /// The SIP/H.323 split (with a `[tenant]` section).
+    pub tenant: Option<TenantSplit>,
+    /// The organizations (with an `[organizations]` section).
+    pub organizations: Option<OrgAllocation>,
+    /// The pipeline (with `media_capacity` and `[tenant]`).
+    pub pipeline: Option<PipelineResult>,
+}
+
+/// Plans `config` at `licenses` with `policy`.
+pub fn plan(
+    config: &PlanConfig,
+    licenses: u32,
+    policy: &dyn Distribute,
+) -> Result<Plan, PlanError> {
+    let zl = ZoneLicensing::with_zones(config.system_licenses, config.zones.clone())?;
+    let zones = zl.plan(licenses, policy, config.seed)?;
+    let tenant = config
+        .tenant
+        .map(|t| split(licenses, t, policy, config.seed))
+        .transpose()?;
+    let organizations = match &config.organizations {
+        None => None,
+        Some(o) => {
+            let today = config
+                .tenant
+                .map(|t| split(config.system_licenses, t, policy, config.seed))
+                .transpose()?
+                .map_or(config.system_licenses, |s| s.sip);
+            let orgs = Organizations::with_orgs(today, o.default, o.orgs.clone())?;
+            let pool = tenant.map_or(licenses, |s| s.sip);
+            Some(orgs.plan(pool, policy, config.seed)?)
+        }
+    };
+    let pipeline = match (config.media_capacity, config.tenant) {
+        (Some(media_capacity), Some(configured)) => Some(pipeline::run(
+            PipelineInput {
+                configured,
+                licenses,
+                media_capacity,
+            },
+            policy,
+            config.seed,
+        )?),
+        _ => None,
+    };
+    Ok(Plan {
+        licenses,
+        zones,
+        tenant,
+        organizations,
+        pipeline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distribute::EpZonePolicy;
+
+    const TOML: &str = r#"
+system_licenses = 100
+seed = 7
+media_capacity = 30
+[tenant]
+sip = 60
+h323 = 90
+[[zone]]
+name = "east"
+assigned = 50
+priority = 3
+[[zone]]
+name = "west"
+assigned = 30
+[[zone]]
+name = "north"
+assigned = 20
+priority = 2
+[organizations]
+default = 5
+[[organizations.org]]
+name = "A"
+licenses = 20
+[[organizations.org]]
+name = "B"
+licenses = 15
+"#;
+
+    #[test]
+    fn plans_every_level_at_a_lower_count() {
+        let c = PlanConfig::parse(TOML).unwrap();
+        let p = plan(&c, 33, &EpZonePolicy).unwrap();
+        let z: Vec<u32> = p.zones.zones.iter().map(|z| z.granted).collect();
+        assert_eq!(z, vec![16, 10, 7]);
+        // 33 × 60 ÷ 150 = 13.2 → SIP 13, H.323 20.
+        let t = p.tenant.unwrap();
+        assert_eq!((t.sip, t.h323), (13, 20));
+        // Organizations assigned 5 + 20 + 15 = 40 of today's SIP pool (40), cut to 13.
+        let o = p.organizations.unwrap();
+        assert!(o.cut);
+        assert_eq!(o.orgs.iter().map(|x| x.granted).sum::<u32>(), 13);
+        assert_eq!(o.common, 0);
+        let pl = p.pipeline.unwrap();
+        assert_eq!(pl.allocated.total(), 30);
+    }
+
+    #[test]
+    fn json_works_and_bad_configs_are_named() {
+        let c =
+            PlanConfig::parse(r#"{"system_licenses": 10, "zone": [{"name": "a", "assigned": 4}]}"#)
+                .unwrap();
+        assert_eq!(plan(&c, 2, &EpZonePolicy).unwrap().zones.granted_total, 2);
+        let e = PlanConfig::parse("system_licenses = 10\nzones = 3\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `zones`"), "{e}");
+        let c = PlanConfig::parse("system_licenses = 10\n[[zone]]\nname = \"a\"\nassigned = 11\n")
+            .unwrap();
+        assert!(matches!(
+            plan(&c, 5, &EpZonePolicy),
+            Err(PlanError::Zones(ZoneError::OverAssigned { .. }))
+        ));
+    }
+}
