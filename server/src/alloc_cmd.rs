@@ -230,7 +230,7 @@ fn print_plan(cfg: &PlanConfig, p: &Plan) {
     }
 }
 
-fn registry(db: &PathBuf) -> Result<PakRegistry> {
+fn registry(db: &std::path::Path) -> Result<PakRegistry> {
     let db = PlmDb::open(db).with_context(|| format!("opening {}", db.display()))?;
     Ok(PakRegistry::new(Arc::new(db)))
 }
@@ -305,8 +305,8 @@ pub fn pak(cmd: PakCmd) -> Result<()> {
                         println!("{}", serde_json::to_string_pretty(&paks)?);
                     } else {
                         println!(
-                            "{:<20} {:<16} {:<8} {:>6} {:>9} {}",
-                            "PAK", "FEATURE", "VERSION", "TOTAL", "REMAINING", "UPGRADE FROM"
+                            "{:<20} {:<16} {:<8} {:>6} {:>9} UPGRADE FROM",
+                            "PAK", "FEATURE", "VERSION", "TOTAL", "REMAINING"
                         );
                         for p in paks {
                             println!(
@@ -327,8 +327,8 @@ pub fn pak(cmd: PakCmd) -> Result<()> {
                         println!("{}", serde_json::to_string_pretty(&lic)?);
                     } else {
                         println!(
-                            "{:<16} {:<8} {:>6} {:<7} {}",
-                            "FEATURE", "VERSION", "COUNT", "VALID", "NOTE"
+                            "{:<16} {:<8} {:>6} {:<7} NOTE",
+                            "FEATURE", "VERSION", "COUNT", "VALID"
                         );
                         for l in lic {
                             println!(
