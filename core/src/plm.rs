@@ -546,7 +546,8 @@ impl Plm {
             )?;
         }
         let peak = self.state.peak.max(self.state.in_use);
-        let mode = self.decide(now)?.0;
+        // The violation state follows the new snapshot before the row records the mode.
+        let mode = self.evaluate(now)?.mode;
         self.db
             .conn()
             .execute(

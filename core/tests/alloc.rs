@@ -654,6 +654,42 @@ fn organization_licenses_not_guaranteed_serve_its_own_apps_only() {
 }
 
 #[test]
+fn guarantee_spread_over_media_servers_is_seeded_and_reproducible() {
+    let o = Organizations::with_orgs(10, 4, vec![]).unwrap();
+    let a = o.allocate(&EpZonePolicy, 0).unwrap();
+    let build = |seed| {
+        AppRuntime::new(
+            &a,
+            vec!["m1".into(), "m2".into(), "m3".into()],
+            vec![AppConfig {
+                name: "x".into(),
+                organization: DEFAULT_ORGANIZATION.into(),
+                guaranteed: 4,
+            }],
+            &EpZonePolicy,
+            seed,
+        )
+        .unwrap()
+        .app_status("x")
+        .unwrap()
+        .guaranteed
+    };
+    let mut seen = std::collections::HashSet::new();
+    for seed in 0..32u64 {
+        let g = build(seed);
+        assert_eq!(g, build(seed), "same seed, same spread");
+        assert_eq!(g.iter().sum::<u32>(), 4);
+        assert!(g.iter().all(|&x| x == 1 || x == 2), "{g:?}");
+        seen.insert(g);
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "each media server can get the extra one: {seen:?}"
+    );
+}
+
+#[test]
 fn app_configuration_errors() {
     let o = Organizations::with_orgs(10, 0, vec![org("A", 5)]).unwrap();
     let a = o.allocate(&EpZonePolicy, 0).unwrap();

@@ -314,6 +314,7 @@ fn out_of_date_licenses_share_the_state_machine_and_an_upgrade_fixes_them() {
     assert_eq!(s.out_of_date, 50);
     assert_eq!(s.violation.unwrap().kinds, vec![ViolationKind::OutOfDate]);
     assert_eq!(count(&plm, AlertKind::OutOfDate), 1);
+    assert_eq!(plm.usage_history().unwrap()[0].mode, Mode::OverUseAlert);
     let p = env.paks();
     p.register("PAK-UP", "USER", "2.0", 100, Some("1.0"))
         .unwrap();
