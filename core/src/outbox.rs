@@ -100,6 +100,14 @@ pub enum WebhookError {
         /// Its status code.
         status: u16,
     },
+    /// The webhook configuration is unusable.
+    #[error("webhook {url} refused: {message}")]
+    BadConfig {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The request did not complete (connection refused, timeout, bad URL).
     #[error("webhook {url} could not be reached: {message}")]
     Transport {
@@ -118,12 +126,27 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// A webhook at `url` (plain `http://`) whose requests give up after `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> Self {
-        Webhook {
+    /// A webhook at `url` whose requests give up after `timeout`. Only plain `http://` URLs
+    /// are accepted (the build has no TLS; put a TLS-terminating relay in front if needed),
+    /// and the timeout must be positive.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, WebhookError> {
+        let bad = |message: &str| WebhookError::BadConfig {
+            url: url.to_string(),
+            message: message.to_string(),
+        };
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| bad("only http:// URLs are supported"))?;
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(bad("the URL has no host"));
+        }
+        if timeout.is_zero() {
+            return Err(bad("the timeout must be more than 0"));
+        }
+        Ok(Webhook {
             url: url.to_string(),
             agent: ureq::AgentBuilder::new().timeout(timeout).build(),
-        }
+        })
     }
 
     /// Its URL.

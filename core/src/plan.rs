@@ -21,18 +21,31 @@
 //! [[organizations.org]]
 //! name = "A"
 //! licenses = 15
+//!
+//! [[reservation]]         # optional: reserved calls at zone level
+//! zone = "east"
+//! name = "A"              # the organization (or application) reserving
+//! kind = "minimum"        # none | minimum | maximum
+//! count = 10
 //! ```
 //!
 //! At `N` licenses: the zones are allocated ([`crate::zones`]); the tenant split
 //! ([`crate::tenants`]) divides `N` into SIP and H.323; the organizations draw from the SIP side
 //! (all `N` when no `[tenant]` is given) and are cut in proportion if it is short
 //! ([`crate::orgs`]); with `media_capacity`, the pipeline ([`crate::pipeline`]) shows what runs.
+//! Reservations are checked against what their zone gets today (a request above it is refused,
+//! [`crate::reserved::reserve`]) and then shared out of what the zone would get at `N`
+//! ([`crate::reserved::allocate_reserved`]: in full with the rest common, or cut in proportion
+//! with an empty common pool).
 
 use serde::{Deserialize, Serialize};
 
 use crate::distribute::Distribute;
 use crate::orgs::{OrgAllocation, OrgError, Organization, Organizations};
 use crate::pipeline::{self, PipelineInput, PipelineResult};
+use crate::reserved::{
+    allocate_reserved, reserve, Reservation, ReservationRequest, ReservedAllocation, ReservedError,
+};
 use crate::share::ShareError;
 use crate::tenants::{split, TenantConfig, TenantSplit};
 use crate::zones::{Zone, ZoneAllocation, ZoneError, ZoneLicensing};
@@ -47,6 +60,65 @@ pub struct OrgsConfig {
     /// The configured organizations.
     #[serde(default, rename = "org")]
     pub orgs: Vec<Organization>,
+}
+
+/// The kind of a planned reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationKind {
+    /// Nothing reserved; common pool only.
+    None,
+    /// At least `count`; may use the common pool.
+    Minimum,
+    /// Exactly `count` at most.
+    Maximum,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One reservation of reserved calls in a zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanReservation {
+    /// The zone it draws from.
+    pub zone: String,
+    /// The organization or application reserving.
+    pub name: String,
+    /// None, Minimum or Maximum.
+    pub kind: ReservationKind,
+    /// The count (ignored for None).
+    #[serde(default)]
+    pub count: u32,
+    /// 1 is the highest; receives rounding remainders first.
+    #[serde(default = "one")]
+    pub priority: u32,
+}
+
+impl PlanReservation {
+    fn request(&self) -> ReservationRequest {
+        ReservationRequest {
+            name: self.name.clone(),
+            reservation: match self.kind {
+                ReservationKind::None => Reservation::None,
+                ReservationKind::Minimum => Reservation::Minimum(self.count),
+                ReservationKind::Maximum => Reservation::Maximum(self.count),
+            },
+            priority: self.priority,
+        }
+    }
+}
+
+/// The reserved calls of one zone in a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZoneReservations {
+    /// The zone.
+    pub zone: String,
+    /// What the zone gets today (requests are checked against it).
+    pub pool_today: u32,
+    /// The reservations out of what the zone would get at the planned count.
+    pub allocation: ReservedAllocation,
 }
 
 /// A planner configuration.
@@ -70,6 +142,9 @@ pub struct PlanConfig {
     /// The organizations.
     #[serde(default)]
     pub organizations: Option<OrgsConfig>,
+    /// Reserved calls at zone level.
+    #[serde(default, rename = "reservation")]
+    pub reservations: Vec<PlanReservation>,
 }
 
 /// A plan could not be made.
@@ -87,6 +162,17 @@ pub enum PlanError {
     /// A distribution failed or was refused.
     #[error(transparent)]
     Share(#[from] ShareError),
+    /// A reservation is refused.
+    #[error("zone `{zone}`: {source}")]
+    Reserved {
+        /// The zone.
+        zone: String,
+        /// Why.
+        source: ReservedError,
+    },
+    /// A reservation names a zone that is not configured.
+    #[error("a reservation names zone `{0}`, which is not configured")]
+    UnknownZone(String),
 }
 
 impl PlanConfig {
@@ -113,6 +199,8 @@ pub struct Plan {
     pub organizations: Option<OrgAllocation>,
     /// The pipeline (with `media_capacity` and `[tenant]`).
     pub pipeline: Option<PipelineResult>,
+    /// Reserved calls per zone (zones with reservations, in zone order).
+    pub reservations: Vec<ZoneReservations>,
 }
 
 /// Plans `config` at `licenses` with `policy`.
@@ -152,12 +240,44 @@ pub fn plan(
         )?),
         _ => None,
     };
+    for r in &config.reservations {
+        if !config.zones.iter().any(|z| z.name == r.zone) {
+            return Err(PlanError::UnknownZone(r.zone.clone()));
+        }
+    }
+    let today = zl.allocate(policy, config.seed)?;
+    let mut reservations = Vec::new();
+    for (i, z) in config.zones.iter().enumerate() {
+        let requests: Vec<ReservationRequest> = config
+            .reservations
+            .iter()
+            .filter(|r| r.zone == z.name)
+            .map(PlanReservation::request)
+            .collect();
+        if requests.is_empty() {
+            continue;
+        }
+        let at = |source| PlanError::Reserved {
+            zone: z.name.clone(),
+            source,
+        };
+        let pool_today = today.zones[i].granted;
+        reserve(pool_today, &requests, policy, config.seed).map_err(at)?;
+        let allocation = allocate_reserved(zones.zones[i].granted, &requests, policy, config.seed)
+            .map_err(at)?;
+        reservations.push(ZoneReservations {
+            zone: z.name.clone(),
+            pool_today,
+            allocation,
+        });
+    }
     Ok(Plan {
         licenses,
         zones,
         tenant,
         organizations,
         pipeline,
+        reservations,
     })
 }
 
@@ -192,6 +312,20 @@ licenses = 20
 [[organizations.org]]
 name = "B"
 licenses = 15
+[[reservation]]
+zone = "east"
+name = "A"
+kind = "minimum"
+count = 30
+[[reservation]]
+zone = "east"
+name = "B"
+kind = "maximum"
+count = 10
+[[reservation]]
+zone = "west"
+name = "A"
+kind = "none"
 "#;
 
     #[test]
@@ -210,6 +344,38 @@ licenses = 15
         assert_eq!(o.common, 0);
         let pl = p.pipeline.unwrap();
         assert_eq!(pl.allocated.total(), 30);
+        // East gets 16 of its 50: reservations 30 + 10 are cut to 12 + 4, common 0.
+        let east = &p.reservations[0];
+        assert_eq!((east.zone.as_str(), east.pool_today), ("east", 50));
+        let r: Vec<u32> = east.allocation.grants.iter().map(|g| g.reserved).collect();
+        assert_eq!(r, vec![12, 4]);
+        assert_eq!(east.allocation.common, 0);
+        // Today: full grants and 10 common in east.
+        let today = plan(&c, 100, &EpZonePolicy).unwrap();
+        assert_eq!(today.reservations[0].allocation.common, 10);
+        assert_eq!(today.reservations[1].allocation.common, 30);
+    }
+
+    #[test]
+    fn a_reservation_above_its_zone_is_refused() {
+        let c = PlanConfig::parse(
+            "system_licenses = 20\n[[zone]]\nname = \"z\"\nassigned = 20\n\
+             [[reservation]]\nzone = \"z\"\nname = \"A\"\nkind = \"minimum\"\ncount = 25\n",
+        )
+        .unwrap();
+        let e = plan(&c, 20, &EpZonePolicy).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "zone `z`: `A` asks for 25 reserved calls but only 20 are available"
+        );
+        let c = PlanConfig::parse(
+            "system_licenses = 20\n[[reservation]]\nzone = \"q\"\nname = \"A\"\nkind = \"none\"\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            plan(&c, 20, &EpZonePolicy),
+            Err(PlanError::UnknownZone(_))
+        ));
     }
 
     #[test]

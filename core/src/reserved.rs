@@ -130,6 +130,24 @@ pub fn reserve(
             });
         }
     }
+    allocate_reserved(pool, requests, policy, seed)
+}
+
+/// The allocation step of [`reserve`] without the per-request check against the pool: what the
+/// what-if planner uses when a pool shrinks below requests that were valid when configured
+/// (every request is then simply cut in proportion). Duplicate names are still refused.
+pub fn allocate_reserved(
+    pool: u32,
+    requests: &[ReservationRequest],
+    policy: &dyn Distribute,
+    seed: u64,
+) -> Result<ReservedAllocation, ReservedError> {
+    let mut seen = std::collections::HashSet::new();
+    for r in requests {
+        if !seen.insert(r.name.as_str()) {
+            return Err(ReservedError::Duplicate(r.name.clone()));
+        }
+    }
     let requested_total: u64 = requests.iter().map(|r| r.reservation.count() as u64).sum();
     let cut = requested_total > pool as u64;
     let reserved: Vec<u32> = if cut {

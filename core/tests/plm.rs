@@ -532,7 +532,7 @@ fn alerts_are_posted_to_the_webhook() {
         .open_with(
             Arc::new(StandardCompliance),
             PlmConfig::default(),
-            Some(Webhook::new(&url, Duration::from_secs(5))),
+            Some(Webhook::new(&url, Duration::from_secs(5)).unwrap()),
         )
         .unwrap();
     plm.record_usage(11).unwrap();
@@ -555,7 +555,7 @@ fn failed_deliveries_stay_in_the_outbox_and_are_retried() {
         let (url, _rx) = listener(500, 1);
         Outbox::new(
             env.db.clone(),
-            Some(Webhook::new(&url, Duration::from_secs(5))),
+            Some(Webhook::new(&url, Duration::from_secs(5)).unwrap()),
         )
     };
     let a = outbox_fail
@@ -580,14 +580,14 @@ fn failed_deliveries_stay_in_the_outbox_and_are_retried() {
     };
     let o = Outbox::new(
         env.db.clone(),
-        Some(Webhook::new(&dead, Duration::from_secs(2))),
+        Some(Webhook::new(&dead, Duration::from_secs(2)).unwrap()),
     );
     assert_eq!(o.deliver_pending(T0).unwrap().failed, 1);
     // A working webhook later delivers it.
     let (url, rx) = listener(200, 1);
     let o = Outbox::new(
         env.db.clone(),
-        Some(Webhook::new(&url, Duration::from_secs(5))),
+        Some(Webhook::new(&url, Duration::from_secs(5)).unwrap()),
     );
     assert_eq!(o.deliver_pending(T0).unwrap().delivered, 1);
     assert!(rx
@@ -598,4 +598,29 @@ fn failed_deliveries_stay_in_the_outbox_and_are_retried() {
     assert_eq!(stored.attempts, 3);
     assert_eq!(stored.delivered_at, Some(T0));
     assert!(o.list(AlertFilter::Pending).unwrap().is_empty());
+}
+
+#[test]
+fn unusable_webhook_configurations_are_refused_by_name() {
+    let e = Webhook::new("https://example.com/x", Duration::from_secs(1)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "webhook https://example.com/x refused: only http:// URLs are supported"
+    );
+    assert!(Webhook::new("http://", Duration::from_secs(1))
+        .unwrap_err()
+        .to_string()
+        .contains("no host"));
+    assert!(Webhook::new("http://127.0.0.1:1/", Duration::ZERO)
+        .unwrap_err()
+        .to_string()
+        .contains("timeout"));
+}
+
+#[test]
+fn the_license_manager_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Plm>();
+    shareable::<PakRegistry>();
+    shareable::<Outbox>();
 }

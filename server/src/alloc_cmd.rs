@@ -12,6 +12,7 @@ use weblm_core::outbox::{AlertFilter, Outbox};
 use weblm_core::pak::PakRegistry;
 use weblm_core::plan::{plan, Plan, PlanConfig};
 use weblm_core::plm_db::PlmDb;
+use weblm_core::reserved::Reservation;
 
 /// Which native `distribute` policy to plan with.
 #[derive(Clone, Copy, ValueEnum)]
@@ -212,6 +213,33 @@ fn print_plan(cfg: &PlanConfig, p: &Plan) {
             println!("{:<24} {:>8} {:>8}", s.name, s.assigned, s.granted);
         }
         println!("common pool: {}", o.common);
+    }
+    for r in &p.reservations {
+        let a = &r.allocation;
+        println!();
+        println!(
+            "RESERVED CALLS in zone {} (zone gets {}, today {}{})",
+            r.zone,
+            a.pool,
+            r.pool_today,
+            if a.cut { "; cut in proportion" } else { "" }
+        );
+        println!(
+            "{:<24} {:<8} {:>6} {:>8} {:>8}",
+            "NAME", "KIND", "ASKED", "RESERVED", "CEILING"
+        );
+        for g in &a.grants {
+            let (kind, asked) = match g.reservation {
+                Reservation::None => ("none", 0),
+                Reservation::Minimum(n) => ("minimum", n),
+                Reservation::Maximum(n) => ("maximum", n),
+            };
+            println!(
+                "{:<24} {:<8} {:>6} {:>8} {:>8}",
+                g.name, kind, asked, g.reserved, g.ceiling
+            );
+        }
+        println!("common pool in zone {}: {}", r.zone, a.common);
     }
     if let Some(pl) = &p.pipeline {
         println!();

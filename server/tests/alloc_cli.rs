@@ -57,6 +57,11 @@ fn zones_plan_prints_what_each_zone_tenant_and_org_gets() {
     assert_eq!(row("north"), "7");
     assert!(out.contains("TENANT SPLIT: SIP 13  H.323 20"), "{out}");
     assert!(out.contains("common pool: 0"), "{out}");
+    assert!(
+        out.contains("RESERVED CALLS in zone east (zone gets 16, today 50; cut in proportion)"),
+        "{out}"
+    );
+    assert!(out.contains("common pool in zone west: 10"), "{out}");
     // Default count: today's licenses, nothing cut.
     let out = ok(&["zones", "plan", "--config", &example(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
