@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every weblm test: the Rust workspace (unit, property, integration, multi-process).
-# Installs missing prerequisites first (scripts/deps.sh), so it works on a fresh machine.
+# Runs every weblm test: the Rust workspace (unit, property, integration, multi-process), then
+# libweblm end to end (header freshness, C tests under valgrind, C++ header check, examples,
+# pkg-config install, Python package + pytest). Installs missing prerequisites first
+# (scripts/deps.sh), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo test --workspace
+bash tests/ffi.sh

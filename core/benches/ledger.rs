@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use weblm_core::clock::SystemClock;
-use weblm_core::codes::{CodeKind, LicenseCode, Term};
+use weblm_core::codes::{CodeKind, LicenseCode};
 use weblm_core::ledger::{Ledger, LedgerConfig};
 use weblm_core::license::*;
 
@@ -15,32 +15,12 @@ fn license() -> VerifiedLicense {
     let key = generate_key().unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let mut f = LicenseFile::issue(
-        LicenseContent {
-            format: FORMAT_VERSION,
-            vendor: "bench".into(),
-            product: "IR".into(),
-            product_version: "5.0".into(),
-            host_id: "bench".into(),
-            issued: day,
-            codes: vec![],
-        },
+        LicenseContent::new("bench", "IR", "5.0", "bench", day),
         &key,
     )
     .unwrap();
     for feature in ["F0", "F1"] {
-        let code = LicenseCode {
-            position: 0,
-            feature: feature.into(),
-            version: "1.0".into(),
-            count: 1_000_000,
-            kind: CodeKind::Additive,
-            term: Term::Permanent,
-            trial_days: None,
-            trial_hours: None,
-            start: day,
-            end: None,
-            redundant: false,
-        };
+        let code = LicenseCode::permanent(feature, "1.0", 1_000_000, CodeKind::Additive, day);
         f.add_code(code, &key).unwrap();
     }
     f.verify(&key.verifying_key(), &Expect::host("bench"))

@@ -95,6 +95,30 @@ pub struct LicenseCode {
 }
 
 impl LicenseCode {
+    /// A permanent, non-redundant code of `kind` starting on `start`, position 0 (set when the
+    /// code is added to a file). Change the public fields for other terms.
+    pub fn permanent(
+        feature: impl Into<String>,
+        version: impl Into<String>,
+        count: u32,
+        kind: CodeKind,
+        start: NaiveDate,
+    ) -> Self {
+        LicenseCode {
+            position: 0,
+            feature: feature.into(),
+            version: version.into(),
+            count,
+            kind,
+            term: Term::Permanent,
+            trial_days: None,
+            trial_hours: None,
+            start,
+            end: None,
+            redundant: false,
+        }
+    }
+
     /// Checks the rules a single code must meet on its own; the message names the problem.
     pub fn validate(&self) -> Result<(), String> {
         if self.feature.trim().is_empty() {

@@ -153,6 +153,25 @@ pub struct LicenseContent {
 }
 
 impl LicenseContent {
+    /// Content in the current format with no codes yet.
+    pub fn new(
+        vendor: impl Into<String>,
+        product: impl Into<String>,
+        product_version: impl Into<String>,
+        host_id: impl Into<String>,
+        issued: NaiveDate,
+    ) -> Self {
+        LicenseContent {
+            format: FORMAT_VERSION,
+            vendor: vendor.into(),
+            product: product.into(),
+            product_version: product_version.into(),
+            host_id: host_id.into(),
+            issued,
+            codes: Vec::new(),
+        }
+    }
+
     /// The bytes the signature covers.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = SIGNING_DOMAIN.to_vec();

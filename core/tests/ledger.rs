@@ -22,19 +22,7 @@ fn day(d: u64) -> NaiveDate {
 }
 
 fn code(count: u32) -> LicenseCode {
-    LicenseCode {
-        position: 0,
-        feature: F.into(),
-        version: V.into(),
-        count,
-        kind: CodeKind::Additive,
-        term: Term::Permanent,
-        trial_days: None,
-        trial_hours: None,
-        start: day(0),
-        end: None,
-        redundant: false,
-    }
+    LicenseCode::permanent(F, V, count, CodeKind::Additive, day(0))
 }
 
 struct Vendor {
@@ -46,15 +34,7 @@ impl Vendor {
     fn new(codes: Vec<LicenseCode>) -> Self {
         let key = generate_key().unwrap();
         let mut file = LicenseFile::issue(
-            LicenseContent {
-                format: FORMAT_VERSION,
-                vendor: "Acme".into(),
-                product: "IR".into(),
-                product_version: "5.0".into(),
-                host_id: "ir-01".into(),
-                issued: day(0),
-                codes: vec![],
-            },
+            LicenseContent::new("Acme", "IR", "5.0", "ir-01", day(0)),
             &key,
         )
         .unwrap();

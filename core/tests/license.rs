@@ -9,31 +9,11 @@ fn day() -> NaiveDate {
 }
 
 fn content() -> LicenseContent {
-    LicenseContent {
-        format: FORMAT_VERSION,
-        vendor: "Acme Voice".into(),
-        product: "IR".into(),
-        product_version: "5.0".into(),
-        host_id: "ir-host-01".into(),
-        issued: day(),
-        codes: vec![],
-    }
+    LicenseContent::new("Acme Voice", "IR", "5.0", "ir-host-01", day())
 }
 
 fn code(count: u32, kind: CodeKind) -> LicenseCode {
-    LicenseCode {
-        position: 0,
-        feature: "VALUE_IR_VOIP_PORTS".into(),
-        version: "5.0".into(),
-        count,
-        kind,
-        term: Term::Permanent,
-        trial_days: None,
-        trial_hours: None,
-        start: day(),
-        end: None,
-        redundant: false,
-    }
+    LicenseCode::permanent("VALUE_IR_VOIP_PORTS", "5.0", count, kind, day())
 }
 
 fn issued(key: &SigningKey) -> LicenseFile {

@@ -12,9 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use weblm_core::clock::{Clock, SystemClock, Timestamp};
 use weblm_core::codes::{self, CodeInput, CodeKind, LicenseCode, ResolveContext, Term};
 use weblm_core::ledger::{Ledger, LedgerConfig};
-use weblm_core::license::{
-    self, Expect, LicenseContent, LicenseFile, SigningKey, VerifyingKey, FORMAT_VERSION,
-};
+use weblm_core::license::{self, Expect, LicenseContent, LicenseFile, SigningKey, VerifyingKey};
 
 #[derive(Parser)]
 #[command(
@@ -226,15 +224,13 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let key = read_signing_key(&key)?;
             let file = LicenseFile::issue(
-                LicenseContent {
-                    format: FORMAT_VERSION,
+                LicenseContent::new(
                     vendor,
                     product,
                     product_version,
-                    host_id: host,
-                    issued: issued.unwrap_or_else(today),
-                    codes: Vec::new(),
-                },
+                    host,
+                    issued.unwrap_or_else(today),
+                ),
                 &key,
             )?;
             write_file(&out, &file.to_toml())?;
@@ -467,15 +463,7 @@ fn demo(dir: Option<PathBuf>) -> Result<()> {
     let key = read_signing_key(&secret)?;
     let day = today();
     let mut file = LicenseFile::issue(
-        LicenseContent {
-            format: FORMAT_VERSION,
-            vendor: "Acme Voice".into(),
-            product: "IR".into(),
-            product_version: "5.0".into(),
-            host_id: "ir-host-01".into(),
-            issued: day,
-            codes: Vec::new(),
-        },
+        LicenseContent::new("Acme Voice", "IR", "5.0", "ir-host-01", day),
         &key,
     )?;
     let code = |feature: &str, count, kind, term, trial_days| LicenseCode {

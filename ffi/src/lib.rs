@@ -1,0 +1,28 @@
+//! # libweblm
+//!
+//! The C ABI of the weblm licensing runtime, built as `libweblm.so` / `libweblm.a`, with the
+//! header `include/weblm.h` generated from this crate by cbindgen (`ffi/cbindgen.toml`). The
+//! conventions (status codes, last error, handles, ownership, thread safety) are written at
+//! the top of the header and in `docs/c-api.md`.
+//!
+//! Layout: `status` (codes, last error), `boundary` (panic catching, argument checks),
+//! `registry` (live handles: double free is a status, not UB), `version`, `license`,
+//! `entitlement`, `clock`, `server`.
+#![warn(missing_docs)]
+
+// Declaration order is the order of the generated header.
+pub(crate) mod boundary;
+pub mod clock;
+pub mod entitlement;
+pub mod license;
+pub(crate) mod registry;
+pub mod server;
+pub mod status;
+pub mod version;
+
+pub use clock::*;
+pub use entitlement::*;
+pub use license::*;
+pub use server::*;
+pub use status::*;
+pub use version::*;
