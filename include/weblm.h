@@ -10,8 +10,8 @@
  * - Out-parameters are written only on success; on failure they are left untouched. A required
  *   out-parameter that is NULL fails with WEBLM_E_NULL_POINTER before anything is done.
  * - Handles are opaque pointers (weblm_license, weblm_server, weblm_entitlement,
- *   weblm_manual_clock) created by a *_new / *_load / query function and released by the matching
- *   *_free function. A handle is a token, not an address: libweblm keeps a registry of live
+ *   weblm_manual_clock, weblm_plm_db) created by a *_new / *_open / *_load / query function
+ *   and released by the matching *_free function. A handle is a token, not an address: libweblm keeps a registry of live
  *   handles, never dereferences a handle you pass in and never reuses one. A NULL handle fails
  *   with WEBLM_E_NULL_POINTER; a freed, made-up or wrong-type one with WEBLM_E_INVALID_HANDLE.
  *   *_free(NULL) is a no-op returning WEBLM_OK; a second *_free of the same handle (double
@@ -108,6 +108,13 @@ typedef struct weblm_license weblm_license;
  * `weblm_manual_clock_free`. Thread-safe: it may be moved while servers read it.
  */
 typedef struct weblm_manual_clock weblm_manual_clock;
+
+/**
+ * A license manager database (opaque): PAKs, installed licenses and compliance alerts. Open
+ * with `weblm_plm_db_open` or `weblm_plm_db_open_in_memory`; free with `weblm_plm_db_free`.
+ * Thread-safe.
+ */
+typedef struct weblm_plm_db weblm_plm_db;
 
 /**
  * An embedded license server (opaque). Create with `weblm_server_new` or
@@ -383,6 +390,153 @@ typedef struct weblm_usage {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * The what-if planner (`weblm zones plan`): what every zone, the SIP/H.323 split, every
+ * organization, the zone reservations and the pipeline would get at `licenses` licenses, for
+ * the planner configuration `config` (TOML, or JSON when it starts with `{`; see
+ * docs/allocation.md), with the native EP rounding, as JSON.
+ * Buffer: with `buf == NULL` and `cap == 0` only `*out_len` (the JSON length without its NUL)
+ * is written; otherwise `buf` must hold at least `*out_len + 1` bytes, or the call fails with
+ * `WEBLM_E_OUT_OF_RANGE` (the message names the size needed) and writes nothing.
+ *
+ * Errors: `WEBLM_E_INVALID_ARGUMENT` for a malformed or refused configuration (over-assigned
+ * zones or organizations, a reservation above its zone; the message names it),
+ * `WEBLM_E_OUT_OF_RANGE` for a buffer too small. Thread-safe.
+ *
+ * # Safety
+ * `config` is NULL or a NUL-terminated string; `buf` is NULL or `cap` writable bytes;
+ * `out_len` is NULL or writable.
+ */
+weblm_status weblm_alloc_plan_json(const char *config,
+                                   uint32_t licenses,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *out_len);
+
+/**
+ * The tenant split: with `usable = min(licenses, sip + h323)`,
+ * `*out_sip = floor(usable * sip / (sip + h323))` and `*out_h323 = usable - *out_sip`; both 0
+ * when `sip + h323 == 0` (docs/allocation.md). Thread-safe.
+ *
+ * # Safety
+ * `out_sip` and `out_h323` are NULL or writable.
+ */
+weblm_status weblm_alloc_tenant_split(uint32_t licenses,
+                                      uint32_t sip,
+                                      uint32_t h323,
+                                      uint32_t *out_sip,
+                                      uint32_t *out_h323);
+
+/**
+ * Opens (creating if needed) the license manager database at `path`. `*out` is owned by the
+ * caller: free it with `weblm_plm_db_free`. `WEBLM_E_STATE_DB` if it cannot be opened.
+ * Thread-safe.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+weblm_status weblm_plm_db_open(const char *path, struct weblm_plm_db **out);
+
+/**
+ * Opens a private in-memory license manager database (tests). Free with `weblm_plm_db_free`.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+weblm_status weblm_plm_db_open_in_memory(struct weblm_plm_db **out);
+
+/**
+ * Frees a license manager database handle. NULL is a no-op returning `WEBLM_OK`; a handle that
+ * is not live (double free) returns `WEBLM_E_INVALID_HANDLE`. Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted: it is looked up, never dereferenced.
+ */
+weblm_status weblm_plm_db_free(struct weblm_plm_db *db);
+
+/**
+ * Registers a PAK as ordered: `count` licenses of `feature`/`version`; with `upgrade_from`
+ * (NULL: none) an upgrade PAK from that version. `WEBLM_E_INVALID_ARGUMENT` for a PAK key
+ * registered already or an empty string. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; any pointer value is accepted for `db`.
+ */
+weblm_status weblm_pak_register(const struct weblm_plm_db *db,
+                                const char *pak,
+                                const char *feature,
+                                const char *version,
+                                uint32_t count,
+                                const char *upgrade_from);
+
+/**
+ * Fulfils `count` licenses of PAK `pak` on system `system_id` at time `now` (Unix seconds);
+ * the rest stays in the PAK. `*out_fulfilled` receives the licenses installed (an upgrade PAK
+ * may fulfil fewer than asked: at most the old-version licenses installed), `*out_remaining`
+ * what is left in the PAK. `WEBLM_E_OUT_OF_RANGE` when the PAK has nothing left (message:
+ * "The PAK you have entered, X, cannot be fulfilled because there are no licenses remaining
+ * in the PAK"), when more is asked than remains, or when an upgrade PAK has nothing to
+ * upgrade; `WEBLM_E_INVALID_ARGUMENT` for an unknown PAK or a count of 0. A refusal changes
+ * nothing. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; out-parameters are NULL or writable; any
+ * pointer value is accepted for `db`.
+ */
+weblm_status weblm_pak_fulfil(const struct weblm_plm_db *db,
+                              const char *pak,
+                              const char *system_id,
+                              uint32_t count,
+                              int64_t now,
+                              uint32_t *out_fulfilled,
+                              uint32_t *out_remaining);
+
+/**
+ * Moves every valid license of system `from` to system `to`; they become invalid on `from`.
+ * `*out_moved` receives the licenses moved. `WEBLM_E_OUT_OF_RANGE` when `from` has nothing to
+ * rehost, `WEBLM_E_INVALID_ARGUMENT` when `from == to`. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out_moved` is NULL or writable; any pointer
+ * value is accepted for `db`.
+ */
+weblm_status weblm_pak_rehost(const struct weblm_plm_db *db,
+                              const char *from,
+                              const char *to,
+                              int64_t now,
+                              uint64_t *out_moved);
+
+/**
+ * Valid licenses of `feature`/`version` installed on `system_id`. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out` is NULL or writable; any pointer value
+ * is accepted for `db`.
+ */
+weblm_status weblm_pak_installed(const struct weblm_plm_db *db,
+                                 const char *system_id,
+                                 const char *feature,
+                                 const char *version,
+                                 uint64_t *out);
+
+/**
+ * The compliance alerts of the database as a JSON array (oldest first; each with `id`, `at`,
+ * `kind`, `message`, `disable_date`, `delivered_at`, `attempts`, `last_error`);
+ * `pending_only`: only those the webhook has not accepted. Thread-safe.
+ * Buffer: with `buf == NULL` and `cap == 0` only `*out_len` (the JSON length without its NUL)
+ * is written; otherwise `buf` must hold at least `*out_len + 1` bytes, or the call fails with
+ * `WEBLM_E_OUT_OF_RANGE` (the message names the size needed) and writes nothing.
+ *
+ * # Safety
+ * `buf` is NULL or `cap` writable bytes; `out_len` is NULL or writable; any pointer value is
+ * accepted for `db`.
+ */
+weblm_status weblm_plm_alerts_json(const struct weblm_plm_db *db,
+                                   bool pending_only,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *out_len);
 
 /**
  * Creates a manual clock standing at `start` (seconds since the Unix epoch, UTC). Give it to a

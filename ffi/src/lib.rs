@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 // Declaration order is the order of the generated header.
+pub mod alloc;
 pub(crate) mod boundary;
 pub mod clock;
 pub mod entitlement;
@@ -20,6 +21,7 @@ pub mod server;
 pub mod status;
 pub mod version;
 
+pub use alloc::*;
 pub use clock::*;
 pub use entitlement::*;
 pub use license::*;

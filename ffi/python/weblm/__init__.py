@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from . import _native
 from ._native import library_path
+from .alloc import LicenseManagerDb, plan, tenant_split
 from .errors import LibraryNotFoundError, Status, WeblmError
 from .license import CodeDecision, Entitlement, License, Reason
 from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
@@ -31,6 +32,7 @@ __all__ = [
     "Lease",
     "LibraryNotFoundError",
     "License",
+    "LicenseManagerDb",
     "ManualClock",
     "Reason",
     "Server",
@@ -42,6 +44,8 @@ __all__ = [
     "library_path",
     "library_version",
     "library_version_number",
+    "plan",
+    "tenant_split",
 ]
 
 

@@ -134,6 +134,25 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "weblm_manual_clock_advance": (_st, [_h, c_int64]),
     "weblm_manual_clock_now": (_st, [_h, POINTER(c_int64)]),
     "weblm_manual_clock_free": (_st, [_h]),
+    "weblm_alloc_plan_json": (
+        _st,
+        [c_char_p, c_uint32, c_char_p, c_size_t, POINTER(c_size_t)],
+    ),
+    "weblm_alloc_tenant_split": (
+        _st,
+        [c_uint32, c_uint32, c_uint32, POINTER(c_uint32), POINTER(c_uint32)],
+    ),
+    "weblm_plm_db_open": (_st, [c_char_p, POINTER(_h)]),
+    "weblm_plm_db_open_in_memory": (_st, [POINTER(_h)]),
+    "weblm_plm_db_free": (_st, [_h]),
+    "weblm_pak_register": (_st, [_h, c_char_p, c_char_p, c_char_p, c_uint32, c_char_p]),
+    "weblm_pak_fulfil": (
+        _st,
+        [_h, c_char_p, c_char_p, c_uint32, c_int64, POINTER(c_uint32), POINTER(c_uint32)],
+    ),
+    "weblm_pak_rehost": (_st, [_h, c_char_p, c_char_p, c_int64, POINTER(c_uint64)]),
+    "weblm_pak_installed": (_st, [_h, c_char_p, c_char_p, c_char_p, POINTER(c_uint64)]),
+    "weblm_plm_alerts_json": (_st, [_h, c_bool, c_char_p, c_size_t, POINTER(c_size_t)]),
 }
 
 _lock = threading.Lock()
