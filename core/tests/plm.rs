@@ -624,3 +624,94 @@ fn the_license_manager_can_be_shared_between_threads() {
     shareable::<PakRegistry>();
     shareable::<Outbox>();
 }
+
+// ---- Properties ----
+
+#[derive(Clone, Debug)]
+enum Op {
+    Hours(i64),
+    Usage(u32),
+    Link(bool),
+    Install(u32),
+    Failover(bool),
+    Tick,
+}
+
+fn arb_op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (1i64..24 * 40).prop_map(Op::Hours),
+        2 => (0u32..30).prop_map(Op::Usage),
+        1 => any::<bool>().prop_map(Op::Link),
+        1 => (1u32..10).prop_map(Op::Install),
+        1 => any::<bool>().prop_map(Op::Failover),
+        2 => Just(Op::Tick),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn the_timeline_never_breaks_its_rules(ops in proptest::collection::vec(arb_op(), 1..40)) {
+        let env = Env::new();
+        let mut plm = env.open_ok();
+        let mut installs = 0;
+        for op in ops {
+            match op {
+                Op::Hours(h) => env.clock.advance_secs(h * Timestamp::HOUR),
+                Op::Usage(n) => { plm.record_usage(n).unwrap(); }
+                Op::Link(up) => env.link.0.store(up, Ordering::SeqCst),
+                Op::Install(n) => {
+                    installs += 1;
+                    env.install(&format!("P{installs}"), "2.0", n);
+                    plm.analyze_now().unwrap();
+                }
+                Op::Failover(reachable) => { plm.failover(reachable).unwrap(); }
+                Op::Tick => { plm.tick().unwrap(); }
+            }
+            let s = plm.status().unwrap();
+            let now = env.clock.now();
+            proptest::prop_assert_eq!(s.service_available, s.mode != Mode::Deactivated);
+            proptest::prop_assert_eq!(s.service_available, plm.check_service().is_ok());
+            if let Some(v) = &s.violation {
+                proptest::prop_assert_eq!(v.disable_date, v.since.plus_days(180));
+                proptest::prop_assert!(v.since <= now);
+                proptest::prop_assert!(!v.kinds.is_empty());
+            }
+            match s.mode {
+                Mode::OverUseAlert => {
+                    let v = s.violation.clone().unwrap();
+                    proptest::prop_assert!(now < v.disable_date);
+                    proptest::prop_assert_eq!(s.until, Some(v.disable_date));
+                }
+                Mode::Trial => {
+                    proptest::prop_assert!(s.violation.is_none());
+                    proptest::prop_assert!(now < s.trial_end.unwrap());
+                }
+                Mode::Deactivated => {
+                    // Only six months of violation or a trial that ran out deactivate.
+                    let by_violation = s.violation.as_ref().is_some_and(|v| now >= v.disable_date);
+                    let by_trial = s.trial_end.is_some_and(|e| now >= e);
+                    proptest::prop_assert!(by_violation || by_trial, "{:?}", s);
+                }
+                Mode::Normal => proptest::prop_assert!(s.violation.is_none() && s.trial.is_none()),
+                other => proptest::prop_assert!(false, "unexpected mode {other}"),
+            }
+            // The installed count shown is the last analysis' count, never more than installed.
+            let live = env.paks().installed("cwms-01", "USER", "2.0").unwrap();
+            proptest::prop_assert!(s.installed <= live);
+        }
+        for a in plm.alerts(AlertFilter::All).unwrap() {
+            match a.kind {
+                AlertKind::LicensesExceeded | AlertKind::OutOfDate | AlertKind::InvalidLicenses
+                | AlertKind::Reminder => {
+                    let d = a.disable_date.unwrap();
+                    proptest::prop_assert!(d > a.at || a.kind != AlertKind::Reminder);
+                    proptest::prop_assert!(a.message.contains(&d.to_string()), "{}", a.message);
+                }
+                AlertKind::FreeTrial => proptest::prop_assert!(a.disable_date.is_some()),
+                _ => {}
+            }
+        }
+    }
+}
