@@ -414,9 +414,14 @@ impl Plm {
         &self.config
     }
 
-    /// The outbox (to list alerts or configure the webhook).
+    /// The outbox (to list alerts or deliver them).
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// Configures (or, with `None`, removes) the webhook alerts are posted to.
+    pub fn set_webhook(&mut self, webhook: Option<crate::outbox::Webhook>) {
+        self.outbox.set_webhook(webhook);
     }
 
     /// The installed-license inventory and PAKs.

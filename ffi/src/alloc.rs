@@ -67,7 +67,7 @@ fn plan_error(e: PlanError) -> FfiError {
 ///
 /// # Safety
 /// `buf` is NULL or points to `cap` writable bytes.
-unsafe fn write_text(
+pub(crate) unsafe fn write_text(
     text: &str,
     buf: *mut c_char,
     cap: usize,
@@ -198,8 +198,13 @@ pub unsafe extern "C" fn weblm_plm_db_free(db: *mut weblm_plm_db) -> weblm_statu
     guard(|| PLM_DBS.remove(db, "db"))
 }
 
+/// The database behind a live `weblm_plm_db` handle.
+pub(crate) fn db_arc(db: *const weblm_plm_db) -> Result<Arc<PlmDb>, FfiError> {
+    Ok(Arc::clone(&*PLM_DBS.get(db, "db")?))
+}
+
 fn paks(db: *const weblm_plm_db) -> Result<PakRegistry, FfiError> {
-    Ok(PakRegistry::new(Arc::clone(&*PLM_DBS.get(db, "db")?)))
+    Ok(PakRegistry::new(db_arc(db)?))
 }
 
 /// Registers a PAK as ordered: `count` licenses of `feature`/`version`; with `upgrade_from`
@@ -328,8 +333,7 @@ pub unsafe extern "C" fn weblm_plm_alerts_json(
 ) -> weblm_status {
     guard(|| {
         let out_len = out_arg(out_len, "out_len")?;
-        let db = Arc::clone(&*PLM_DBS.get(db, "db")?);
-        let list = Outbox::new(db, None)
+        let list = Outbox::new(db_arc(db)?, None)
             .list(if pending_only {
                 AlertFilter::Pending
             } else {

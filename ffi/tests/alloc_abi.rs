@@ -138,3 +138,34 @@ fn pak_fulfilment_through_the_c_abi() {
         assert_eq!(weblm_plm_db_free(db), WEBLM_OK);
     }
 }
+
+#[test]
+fn compliance_engine_through_the_c_abi() {
+    unsafe {
+        let mut clock = null_mut();
+        assert_eq!(weblm_manual_clock_new(1_795_514_400, &mut clock), WEBLM_OK);
+        let mut db = null_mut();
+        assert_eq!(weblm_plm_db_open_in_memory(&mut db), WEBLM_OK);
+        let mut plm = null_mut();
+        assert_eq!(
+            weblm_plm_new(db, clock, std::ptr::null(), &mut plm),
+            WEBLM_OK
+        );
+        let status = || {
+            let json = read_text(|b, c, l| weblm_plm_status_json(plm, b, c, l));
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()
+        };
+        assert_eq!(status()["mode"], "trial");
+        assert_eq!(status()["trial_end"], "2027-05-23T10:00:00Z");
+        assert_eq!(weblm_manual_clock_advance(clock, 180 * 86_400), WEBLM_OK);
+        assert_eq!(weblm_plm_tick(plm), WEBLM_OK);
+        assert_eq!(status()["mode"], "deactivated");
+        let mut up = true;
+        assert_eq!(weblm_plm_service_available(plm, &mut up), WEBLM_OK);
+        assert!(!up);
+        assert_eq!(weblm_plm_free(plm), WEBLM_OK);
+        assert_eq!(weblm_plm_free(plm), WEBLM_E_INVALID_HANDLE);
+        assert_eq!(weblm_plm_db_free(db), WEBLM_OK);
+        assert_eq!(weblm_manual_clock_free(clock), WEBLM_OK);
+    }
+}

@@ -1,12 +1,15 @@
 /*
  * C tests of libweblm's allocation and license-inventory functions (docs/allocation.md,
  * docs/compliance.md): the what-if planner JSON and its buffer rules, the tenant split, PAK
- * fulfilment (partial, the exact empty-PAK message, upgrade bounds), rehost, alerts JSON, and
- * the error paths (NULL, bad UTF-8, double free, refused configurations).
+ * fulfilment (partial, the exact empty-PAK message, upgrade bounds), rehost, alerts JSON, the
+ * compliance engine on a manual clock (trial, deactivation, restore, over-use, lost contact,
+ * fail-over, webhook settings), and the error paths (NULL, bad UTF-8, double free, refused
+ * configurations).
  *
  * Usage: test_alloc WORKDIR   (WORKDIR: a writable directory for the database file)
  * Prints one line per failure and a closing "N passed, N failed" line; exits 1 on any failure.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +203,114 @@ static void test_paks(const char *dir) {
     EXPECT(weblm_plm_db_open("/nonexistent-dir/x/plm.db", &mem), WEBLM_E_STATE_DB);
 }
 
+static char *status_json(weblm_plm *plm) {
+    size_t len = 0;
+    EXPECT(weblm_plm_status_json(plm, NULL, 0, &len), WEBLM_OK);
+    char *buf = malloc(len + 1);
+    EXPECT(weblm_plm_status_json(plm, buf, len + 1, &len), WEBLM_OK);
+    return buf;
+}
+
+static int status_has(weblm_plm *plm, const char *needle) {
+    char *s = status_json(plm);
+    int found = strstr(s, needle) != NULL;
+    if (!found) fprintf(stderr, "status lacks %s: %s\n", needle, s);
+    free(s);
+    return found;
+}
+
+static void days(weblm_manual_clock *clock, weblm_plm *plm, int n) {
+    for (int i = 0; i < 2 * n; i++) {
+        weblm_manual_clock_advance(clock, 12 * 3600);
+        if (weblm_plm_tick(plm) != WEBLM_OK) {
+            failed++;
+            fprintf(stderr, "tick failed: %s\n", weblm_last_error());
+            return;
+        }
+    }
+}
+
+static void test_plm(void) {
+    weblm_manual_clock *clock = NULL;
+    weblm_plm_db *db = NULL;
+    weblm_plm *plm = NULL;
+    bool up = false;
+    uint32_t got, left;
+    EXPECT(weblm_manual_clock_new(T0, &clock), WEBLM_OK);
+    EXPECT(weblm_plm_db_open_in_memory(&db), WEBLM_OK);
+
+    EXPECT_MSG(weblm_plm_new(db, clock, "{\"analysis_hour\": 25}", &plm),
+               WEBLM_E_INVALID_ARGUMENT, "25:00");
+    EXPECT_MSG(weblm_plm_new(db, clock, "{\"nope\": 1}", &plm), WEBLM_E_INVALID_ARGUMENT,
+               "unknown field");
+    EXPECT(weblm_plm_new(db, clock, NULL, NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_plm_new(NULL, clock, NULL, &plm), WEBLM_E_NULL_POINTER);
+
+    /* A fresh deployment without licenses: free trial for 180 days, end date visible. */
+    EXPECT(weblm_plm_new(db, clock, "{\"system_id\": \"cwms-01\"}", &plm), WEBLM_OK);
+    CHECK(status_has(plm, "\"mode\":\"trial\""));
+    CHECK(status_has(plm, "\"trial_end\":\"2027-05-23T10:00:00Z\""));
+    EXPECT(weblm_plm_service_available(plm, &up), WEBLM_OK);
+    CHECK(up);
+    days(clock, plm, 180);
+    CHECK(status_has(plm, "\"mode\":\"deactivated\""));
+    EXPECT(weblm_plm_service_available(plm, &up), WEBLM_OK);
+    CHECK(!up);
+
+    /* Administration still works: install licenses, analyse, service back at once. */
+    EXPECT(weblm_pak_register(db, "P1", "USER", "2.0", 10, NULL), WEBLM_OK);
+    EXPECT(weblm_pak_fulfil(db, "P1", "cwms-01", 10, T0, &got, &left), WEBLM_OK);
+    EXPECT(weblm_plm_analyze_now(plm), WEBLM_OK);
+    CHECK(status_has(plm, "\"mode\":\"normal\""));
+    CHECK(status_has(plm, "\"installed\":10"));
+    EXPECT(weblm_plm_service_available(plm, &up), WEBLM_OK);
+    CHECK(up);
+
+    /* Over-use: licenses exceeded, disable date six months on. */
+    EXPECT(weblm_plm_record_usage(plm, 12), WEBLM_OK);
+    CHECK(status_has(plm, "\"mode\":\"over_use_alert\""));
+    CHECK(status_has(plm, "\"kinds\":[\"over_use\"]"));
+    char alerts[8192];
+    size_t len = 0;
+    EXPECT(weblm_plm_alerts_json(db, false, alerts, sizeof alerts, &len), WEBLM_OK);
+    CHECK(strstr(alerts, "\"kind\":\"licenses_exceeded\"") != NULL);
+    EXPECT(weblm_plm_record_usage(plm, 10), WEBLM_OK);
+    CHECK(status_has(plm, "\"mode\":\"normal\""));
+
+    /* No contact for two days: invalid licenses. */
+    EXPECT(weblm_plm_set_license_manager_reachable(plm, false), WEBLM_OK);
+    days(clock, plm, 3);
+    CHECK(status_has(plm, "\"kinds\":[\"invalid\"]"));
+    EXPECT(weblm_plm_set_license_manager_reachable(plm, true), WEBLM_OK);
+    days(clock, plm, 1);
+    CHECK(status_has(plm, "\"mode\":\"normal\""));
+
+    /* Fail-over to a node without the license manager: trial. */
+    EXPECT(weblm_plm_failover(plm, false), WEBLM_OK);
+    CHECK(status_has(plm, "\"reason\":\"failover\""));
+
+    /* Webhook configuration. */
+    EXPECT_MSG(weblm_plm_set_webhook(plm, "https://x", 1000), WEBLM_E_INVALID_ARGUMENT,
+               "only http://");
+    EXPECT(weblm_plm_set_webhook(plm, "http://127.0.0.1:9/", 0), WEBLM_E_INVALID_ARGUMENT);
+    EXPECT(weblm_plm_set_webhook(plm, "http://127.0.0.1:9/", 500), WEBLM_OK);
+    EXPECT(weblm_plm_set_webhook(plm, NULL, 0), WEBLM_OK);
+
+    EXPECT(weblm_plm_service_available(plm, NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_plm_status_json(plm, NULL, 0, NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_plm_free(plm), WEBLM_OK);
+    EXPECT(weblm_plm_free(plm), WEBLM_E_INVALID_HANDLE);
+    EXPECT(weblm_plm_tick(plm), WEBLM_E_INVALID_HANDLE);
+    EXPECT(weblm_plm_free(NULL), WEBLM_OK);
+
+    /* Reopened over the same database: the state is kept (not a new deployment). */
+    EXPECT(weblm_plm_new(db, clock, NULL, &plm), WEBLM_OK);
+    CHECK(status_has(plm, "\"reason\":\"failover\""));
+    EXPECT(weblm_plm_free(plm), WEBLM_OK);
+    EXPECT(weblm_plm_db_free(db), WEBLM_OK);
+    EXPECT(weblm_manual_clock_free(clock), WEBLM_OK);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -208,6 +319,7 @@ int main(int argc, char **argv) {
     test_plan();
     test_tenant_split();
     test_paks(argv[1]);
+    test_plm();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }

@@ -99,3 +99,35 @@ def test_closed_database_and_in_memory() -> None:
     db.close()
     with pytest.raises(ValueError):
         db.installed("x", "USER", "2.0")
+
+
+def test_compliance_timeline_on_a_manual_clock() -> None:
+    with weblm.ManualClock(T0) as clock, weblm.LicenseManagerDb() as db:
+        with weblm.LicenseManager(db, clock, {"system_id": "cwms-01"}) as plm:
+            s = plm.status()
+            assert s["mode"] == "trial"
+            assert s["trial_end"] == "2027-05-23T10:00:00Z"
+            for _ in range(360):
+                clock.advance(12 * 3600)
+                plm.tick()
+            assert plm.status()["mode"] == "deactivated"
+            assert plm.service_available() is False
+            db.register_pak("P1", "USER", "2.0", 10)
+            db.fulfil_pak("P1", "cwms-01", 10, now=T0)
+            plm.analyze_now()
+            assert plm.service_available() is True
+            plm.record_usage(11)
+            s = plm.status()
+            assert s["mode"] == "over_use_alert"
+            assert s["violation"]["since"] == "2027-05-23T10:00:00Z"
+            assert s["violation"]["disable_date"] == "2027-11-19T10:00:00Z"
+            kinds = [a["kind"] for a in db.alerts()]
+            assert "licenses_exceeded" in kinds and "trial_ended" in kinds
+            with pytest.raises(WeblmError) as e:
+                plm.set_webhook("https://example.com/")
+            assert e.value.status == Status.E_INVALID_ARGUMENT
+            plm.set_webhook("http://127.0.0.1:9/", 500)
+            plm.set_webhook(None)
+            plm.set_license_manager_reachable(False)
+            plm.failover(False)
+            assert plm.status()["trial"]["reason"] == "failover"

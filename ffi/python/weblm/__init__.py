@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from . import _native
 from ._native import library_path
-from .alloc import LicenseManagerDb, plan, tenant_split
+from .alloc import LicenseManager, LicenseManagerDb, plan, tenant_split
 from .errors import LibraryNotFoundError, Status, WeblmError
 from .license import CodeDecision, Entitlement, License, Reason
 from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
@@ -32,6 +32,7 @@ __all__ = [
     "Lease",
     "LibraryNotFoundError",
     "License",
+    "LicenseManager",
     "LicenseManagerDb",
     "ManualClock",
     "Reason",

@@ -153,6 +153,16 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "weblm_pak_rehost": (_st, [_h, c_char_p, c_char_p, c_int64, POINTER(c_uint64)]),
     "weblm_pak_installed": (_st, [_h, c_char_p, c_char_p, c_char_p, POINTER(c_uint64)]),
     "weblm_plm_alerts_json": (_st, [_h, c_bool, c_char_p, c_size_t, POINTER(c_size_t)]),
+    "weblm_plm_new": (_st, [_h, _h, c_char_p, POINTER(_h)]),
+    "weblm_plm_free": (_st, [_h]),
+    "weblm_plm_set_license_manager_reachable": (_st, [_h, c_bool]),
+    "weblm_plm_tick": (_st, [_h]),
+    "weblm_plm_record_usage": (_st, [_h, c_uint32]),
+    "weblm_plm_failover": (_st, [_h, c_bool]),
+    "weblm_plm_analyze_now": (_st, [_h]),
+    "weblm_plm_service_available": (_st, [_h, POINTER(c_bool)]),
+    "weblm_plm_status_json": (_st, [_h, c_char_p, c_size_t, POINTER(c_size_t)]),
+    "weblm_plm_set_webhook": (_st, [_h, c_char_p, c_uint32]),
 }
 
 _lock = threading.Lock()

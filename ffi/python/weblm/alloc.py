@@ -8,7 +8,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from ctypes import byref, c_char_p, c_size_t, c_uint32, c_uint64, c_void_p, create_string_buffer
+from ctypes import (
+    byref,
+    c_bool,
+    c_char_p,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+    create_string_buffer,
+)
 from typing import Any, Callable, Optional, Union
 
 from . import _native as n
@@ -162,3 +171,96 @@ class LicenseManagerDb:
         except Exception:
             pass
 
+
+
+class LicenseManager:
+    """The Cisco-style compliance engine of one system (``weblm_plm``) over a
+    :class:`LicenseManagerDb`: free trial, over-use / out-of-date / invalid licenses,
+    deactivation, the 12-hour sync and the daily analysis (docs/compliance.md).
+
+    ``clock`` is a :class:`~weblm.ManualClock` (tests) or ``None`` for the system clock;
+    ``config`` a dict of settings (``system_id``, ``feature``, ``version``, ``trial_days``,
+    ``analysis_hour``, ...). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        db: LicenseManagerDb,
+        clock: Optional[Any] = None,
+        config: Optional[dict[str, Any]] = None,
+    ) -> None:
+        out = c_void_p()
+        cfg = None if config is None else n.cstr(json.dumps(config), "config")
+        n.call(
+            "weblm_plm_new",
+            db.handle,
+            None if clock is None else clock.handle,
+            c_char_p(cfg),
+            byref(out),
+        )
+        self._db = db
+        self._handle: Optional[c_void_p] = out
+
+    @property
+    def handle(self) -> c_void_p:
+        """The ``weblm_plm *`` (raises :class:`ValueError` once closed)."""
+        if self._handle is None:
+            raise ValueError("the license manager is closed")
+        return self._handle
+
+    def set_license_manager_reachable(self, reachable: bool) -> None:
+        """Whether the next synchronizations reach the license manager."""
+        n.call("weblm_plm_set_license_manager_reachable", self.handle, reachable)
+
+    def tick(self) -> None:
+        """Runs what is due: 12-hour sync, daily analysis, checks, webhook delivery."""
+        n.call("weblm_plm_tick", self.handle)
+
+    def record_usage(self, users: int) -> None:
+        """Records the current number of users."""
+        n.call("weblm_plm_record_usage", self.handle, users)
+
+    def failover(self, license_manager_reachable: bool) -> None:
+        """A fail-over happened; unreachable license manager: the free trial starts."""
+        n.call("weblm_plm_failover", self.handle, license_manager_reachable)
+
+    def analyze_now(self) -> None:
+        """Runs the license analysis now (after installing licenses)."""
+        n.call("weblm_plm_analyze_now", self.handle)
+
+    def service_available(self) -> bool:
+        """Whether users may use the service (False once deactivated)."""
+        out = c_bool()
+        n.call("weblm_plm_service_available", self.handle, byref(out))
+        return bool(out.value)
+
+    def status(self) -> dict[str, Any]:
+        """The status (mode, trial end, violation with its disable date, installed counts of
+        the last analysis, ...)."""
+        h = self.handle
+        raw = _text(lambda b, c, l: n.lib().weblm_plm_status_json(h, b, c, l))
+        result: dict[str, Any] = json.loads(raw)
+        return result
+
+    def set_webhook(self, url: Optional[str], timeout_ms: int = 5000) -> None:
+        """Posts alerts to ``url`` (plain ``http://``); ``None`` removes the webhook."""
+        u = None if url is None else n.cstr(url, "url")
+        n.call("weblm_plm_set_webhook", self.handle, c_char_p(u), timeout_ms)
+
+    def close(self) -> None:
+        """Frees the handle (idempotent); the state stays in the database."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            n.call("weblm_plm_free", handle)
+
+    def __enter__(self) -> "LicenseManager":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
