@@ -15,6 +15,7 @@
 //! assigned = 60
 //! priority = 1            # default 1 (the highest)
 //! capacity = 50           # optional
+//! tenant = { sip = 40, h323 = 20 }   # optional: split the zone's licenses SIP / H.323
 //!
 //! [organizations]         # optional
 //! default = 5             # the Default Organization's licenses (default 0)
@@ -110,6 +111,15 @@ impl PlanReservation {
     }
 }
 
+/// One zone's SIP / H.323 split in a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ZoneTenantSplit {
+    /// The zone.
+    pub zone: String,
+    /// Its licenses at the planned count, split by its `tenant` configuration.
+    pub split: TenantSplit,
+}
+
 /// The reserved calls of one zone in a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ZoneReservations {
@@ -201,6 +211,8 @@ pub struct Plan {
     pub pipeline: Option<PipelineResult>,
     /// Reserved calls per zone (zones with reservations, in zone order).
     pub reservations: Vec<ZoneReservations>,
+    /// SIP / H.323 split per zone (zones with a `tenant` configuration, in zone order).
+    pub zone_tenants: Vec<ZoneTenantSplit>,
 }
 
 /// Plans `config` at `licenses` with `policy`.
@@ -271,6 +283,15 @@ pub fn plan(
             allocation,
         });
     }
+    let mut zone_tenants = Vec::new();
+    for (z, share) in config.zones.iter().zip(&zones.zones) {
+        if let Some(t) = z.tenant {
+            zone_tenants.push(ZoneTenantSplit {
+                zone: z.name.clone(),
+                split: split(share.granted, t, policy, config.seed)?,
+            });
+        }
+    }
     Ok(Plan {
         licenses,
         zones,
@@ -278,6 +299,7 @@ pub fn plan(
         organizations,
         pipeline,
         reservations,
+        zone_tenants,
     })
 }
 
@@ -300,6 +322,7 @@ priority = 3
 [[zone]]
 name = "west"
 assigned = 30
+tenant = { sip = 40, h323 = 20 }
 [[zone]]
 name = "north"
 assigned = 20
@@ -354,6 +377,13 @@ kind = "none"
         let today = plan(&c, 100, &EpZonePolicy).unwrap();
         assert_eq!(today.reservations[0].allocation.common, 10);
         assert_eq!(today.reservations[1].allocation.common, 30);
+        // West's 10 licenses split by its own SIP 40 / H.323 20: SIP 6 (6.67 down), H.323 4.
+        assert_eq!(p.zone_tenants.len(), 1);
+        assert_eq!(p.zone_tenants[0].zone, "west");
+        assert_eq!(
+            (p.zone_tenants[0].split.sip, p.zone_tenants[0].split.h323),
+            (6, 4)
+        );
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct Zone {
     /// Most licenses the zone can use (`None`: no limit beyond its assignment).
     #[serde(default)]
     pub capacity: Option<u32>,
+    /// The zone's configured SIP calls and H.323 stations, to split what it receives between
+    /// SIP and H.323 ([`crate::tenants`]; `None`: not split).
+    #[serde(default)]
+    pub tenant: Option<crate::tenants::TenantConfig>,
 }
 
 impl Zone {

@@ -20,6 +20,7 @@ fn zone(name: &str, assigned: u32, priority: u32) -> Zone {
         assigned,
         priority,
         capacity: None,
+        tenant: None,
     }
 }
 
@@ -150,6 +151,7 @@ fn seed_excess_licenses_are_not_used_when_they_exceed_zone_capacity() {
         assigned: 40,
         priority: 1,
         capacity: Some(25),
+        tenant: None,
     })
     .unwrap();
     z.add_zone(zone("b", 30, 1)).unwrap();
@@ -754,6 +756,7 @@ fn arb_zones() -> impl Strategy<Value = Vec<Zone>> {
                     assigned,
                     priority,
                     capacity,
+                    tenant: None,
                 })
                 .collect()
         },

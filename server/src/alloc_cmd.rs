@@ -192,6 +192,12 @@ fn print_plan(cfg: &PlanConfig, p: &Plan) {
             z.granted_total, z.unassigned, z.unused
         );
     }
+    for zt in &p.zone_tenants {
+        println!(
+            "zone {}: SIP {}  H.323 {}  unused {}",
+            zt.zone, zt.split.sip, zt.split.h323, zt.split.unused
+        );
+    }
     if let Some(t) = &p.tenant {
         println!();
         println!(

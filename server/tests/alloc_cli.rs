@@ -56,6 +56,7 @@ fn zones_plan_prints_what_each_zone_tenant_and_org_gets() {
     assert_eq!(row("west"), "10");
     assert_eq!(row("north"), "7");
     assert!(out.contains("TENANT SPLIT: SIP 13  H.323 20"), "{out}");
+    assert!(out.contains("zone west: SIP 6  H.323 4  unused 0"), "{out}");
     assert!(out.contains("common pool: 0"), "{out}");
     assert!(
         out.contains("RESERVED CALLS in zone east (zone gets 16, today 50; cut in proportion)"),
