@@ -327,7 +327,16 @@ impl Plm {
         let fresh = stored.is_none();
         let state = match stored {
             Some(s) => {
-                serde_json::from_str(&s).map_err(|e| PlmError::CorruptState(e.to_string()))?
+                let mut st: State =
+                    serde_json::from_str(&s).map_err(|e| PlmError::CorruptState(e.to_string()))?;
+                // The analysis time may have been reconfigured: the next run follows the last
+                // one at the configured time (a missed run is due at once).
+                st.next_analysis = next_daily(
+                    st.last_analysis.unwrap_or(st.deployed_at),
+                    config.analysis_hour,
+                    config.analysis_minute,
+                );
+                st
             }
             None => State {
                 deployed_at: now,
@@ -471,10 +480,11 @@ impl Plm {
 
     /// The system failed over to another node; `license_manager_reachable` says whether that
     /// node can reach the license manager. If not, the free trial starts (180 days to restore
-    /// the connection).
+    /// the connection); a trial already running is not restarted.
     pub fn failover(&mut self, license_manager_reachable: bool) -> Result<PlmStatus, PlmError> {
         let now = self.clock.now();
-        if !license_manager_reachable {
+        // A trial already running keeps its start: repeated fail-overs do not extend it.
+        if !license_manager_reachable && self.state.trial.is_none() {
             self.start_trial(now, TrialReason::Failover)?;
         }
         self.evaluate(now)

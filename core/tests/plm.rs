@@ -174,6 +174,12 @@ fn failover_to_a_node_without_the_license_manager_starts_a_trial_until_reconnect
     // No contact, but the fail-over trial has its own 180 days: no invalid-license alert.
     env.days(&mut plm, 30);
     assert_eq!(plm.status().unwrap().mode, Mode::Trial);
+    // Another fail-over does not restart (extend) the trial.
+    assert_eq!(
+        plm.failover(false).unwrap().trial_end,
+        Some(T0.plus_days(180))
+    );
+    assert_eq!(count(&plm, AlertKind::FreeTrial), 1);
     assert_eq!(count(&plm, AlertKind::InvalidLicenses), 0);
     env.link.0.store(true, Ordering::SeqCst);
     env.days(&mut plm, 1);
@@ -381,6 +387,48 @@ fn analysis_time_is_configurable_and_validated() {
         "2026-11-25T02:00:00Z",
         "02:00 exactly schedules the next day"
     );
+}
+
+#[test]
+fn a_reconfigured_analysis_time_applies_after_restart_and_a_missed_run_is_due_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plm.db");
+    let clock = ManualClock::new(T0);
+    let link = Arc::new(Link(AtomicBool::new(true)));
+    let open = |cfg: PlmConfig| {
+        let db = Arc::new(PlmDb::open(&path).unwrap());
+        Plm::open(
+            db.clone(),
+            Outbox::new(db, None),
+            Arc::new(clock.clone()),
+            Arc::new(StandardCompliance),
+            link.clone(),
+            cfg,
+        )
+        .unwrap()
+    };
+    let mut plm = open(PlmConfig::default());
+    assert_eq!(
+        plm.status().unwrap().next_analysis.to_string(),
+        "2026-11-25T02:00:00Z"
+    );
+    drop(plm);
+    let late = PlmConfig {
+        analysis_hour: 23,
+        ..PlmConfig::default()
+    };
+    let mut plm = open(late.clone());
+    assert_eq!(
+        plm.status().unwrap().next_analysis.to_string(),
+        "2026-11-24T23:00:00Z"
+    );
+    drop(plm);
+    // Down over the 23:00 run: the next tick runs it.
+    clock.advance_days(2);
+    let mut plm = open(late);
+    let r = plm.tick().unwrap();
+    assert!(r.analysed);
+    assert_eq!(r.status.next_analysis.to_string(), "2026-11-26T23:00:00Z");
 }
 
 #[test]
