@@ -442,6 +442,54 @@ fn spec_reserved_proportional_cut_and_empty_common_when_the_pool_is_short() {
     ));
 }
 
+#[test]
+fn spec_reserved_calls_at_zone_then_organization_level() {
+    // Zone level: organizations reserve out of the zone's 30 licenses.
+    let zone = reserve(
+        30,
+        &[
+            req("Org A", Reservation::Minimum(12)),
+            req("Org B", Reservation::Maximum(8)),
+        ],
+        &EpZonePolicy,
+        1,
+    )
+    .unwrap();
+    assert_eq!(zone.common, 10);
+    // Organization level: Org A's applications reserve out of Org A's 12.
+    let org_a = zone.grants[0].reserved;
+    let apps = reserve(
+        org_a,
+        &[
+            req("billing", Reservation::Minimum(8)),
+            req("survey", Reservation::Maximum(6)),
+            req("promo", Reservation::None),
+        ],
+        &EpZonePolicy,
+        1,
+    )
+    .unwrap();
+    assert!(apps.cut, "8 + 6 = 14 > 12");
+    assert_eq!(apps.common, 0);
+    let r: Vec<u32> = apps.grants.iter().map(|g| g.reserved).collect();
+    assert_eq!(r.iter().sum::<u32>(), 12);
+    assert_eq!(r[2], 0);
+    // An application asking more than its organization has is refused.
+    assert!(matches!(
+        reserve(
+            org_a,
+            &[req("big", Reservation::Maximum(13))],
+            &EpZonePolicy,
+            1
+        ),
+        Err(ReservedError::AboveAvailable {
+            requested: 13,
+            available: 12,
+            ..
+        })
+    ));
+}
+
 // ---- Pipeline ----
 
 #[test]
