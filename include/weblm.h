@@ -9,7 +9,7 @@
  *   until the next libweblm call on that thread).
  * - Out-parameters are written only on success; on failure they are left untouched. A required
  *   out-parameter that is NULL fails with WEBLM_E_NULL_POINTER before anything is done.
- * - Handles are opaque pointers (weblm_license, weblm_server, weblm_entitlement,
+ * - Handles are opaque pointers (weblm_license, weblm_server, weblm_entitlement, weblm_policy,
  *   weblm_manual_clock, weblm_plm_db, weblm_plm) created by a *_new / *_open / *_load / query
  *   function and released by the matching *_free function. A handle is a token, not an
  *   address: libweblm keeps a registry of live handles, never dereferences a handle you pass
@@ -57,6 +57,26 @@
  * The largest license file `weblm_license_load_bytes` accepts: 16 MiB.
  */
 #define WEBLM_MAX_LICENSE_BYTES ((16 * 1024) * 1024)
+
+/**
+ * Hook number of `resolve_codes` (combine license codes into an entitlement).
+ */
+#define WEBLM_HOOK_RESOLVE_CODES 1
+
+/**
+ * Hook number of `distribute` (share licenses over weighted, prioritised, capped buckets).
+ */
+#define WEBLM_HOOK_DISTRIBUTE 2
+
+/**
+ * Hook number of `compliance` (history and time to a mode).
+ */
+#define WEBLM_HOOK_COMPLIANCE 4
+
+/**
+ * `cap` value of a bucket without a cap.
+ */
+#define WEBLM_NO_CAP UINT32_MAX
 
 /**
  * The lease id of "no lease" (a grant of 0 licenses). Real lease ids are never 0.
@@ -125,6 +145,12 @@ typedef struct weblm_plm weblm_plm;
 typedef struct weblm_plm_db weblm_plm_db;
 
 /**
+ * A set of policy hooks with their plugins (opaque). Create with `weblm_policy_new`, free with
+ * `weblm_policy_free`. Thread-safe: plugins may be swapped while other threads call.
+ */
+typedef struct weblm_policy weblm_policy;
+
+/**
  * An embedded license server (opaque). Create with `weblm_server_new` or
  * `weblm_server_new_in_memory`; free with `weblm_server_free`. Thread-safe.
  */
@@ -176,6 +202,46 @@ typedef struct weblm_code_decision {
    */
   const char *text;
 } weblm_code_decision;
+
+/**
+ * One bucket (zone, tenant, organization) of a `distribute` call.
+ */
+typedef struct weblm_bucket {
+  /**
+   * Caller's id, unique within one call.
+   */
+  uint32_t id;
+  /**
+   * Configured share.
+   */
+  uint32_t weight;
+  /**
+   * 1 is the highest priority.
+   */
+  uint32_t priority;
+  /**
+   * Most licenses it may receive (`WEBLM_NO_CAP`: no cap).
+   */
+  uint32_t cap;
+} weblm_bucket;
+
+/**
+ * How a `distribute` call was answered (filled by `weblm_policy_distribute`).
+ */
+typedef struct weblm_distribute_info {
+  /**
+   * The hook's generation the call ran on (0 before any load; +1 per load or unload).
+   */
+  uint64_t generation;
+  /**
+   * Fuel the plugin used (0 when the native policy answered).
+   */
+  uint64_t fuel_used;
+  /**
+   * True when a loaded plugin failed and the native policy answered instead.
+   */
+  bool fallback;
+} weblm_distribute_info;
 
 /**
  * Server settings. Fill with `weblm_server_config_init` first, then change fields, so that
@@ -394,6 +460,13 @@ typedef struct weblm_usage {
  * boundary; the message says what happened.
  */
 #define WEBLM_E_INTERNAL 17
+
+/**
+ * A policy plugin was refused or failed: sha256 pin mismatch, not a WebAssembly module, a
+ * forbidden import, a missing export, an unsupported plugin ABI version, a hook it does not
+ * implement, or a limit; the message names the plugin and the fault.
+ */
+#define WEBLM_E_PLUGIN 18
 
 #ifdef __cplusplus
 extern "C" {
@@ -886,6 +959,99 @@ weblm_status weblm_plm_status_json(const struct weblm_plm *plm,
 weblm_status weblm_plm_set_webhook(const struct weblm_plm *plm,
                                    const char *url,
                                    uint32_t timeout_ms);
+
+/**
+ * Creates a policy: every hook answered by its native policy (Sentinel code combination, EP
+ * zone rounding, the standard compliance timeline). `*out` is owned by the caller: free it with
+ * `weblm_policy_free`. Thread-safe.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+weblm_status weblm_policy_new(struct weblm_policy **out);
+
+/**
+ * Frees a policy. Servers it is attached to keep using it until they get another one or are
+ * freed. NULL is a no-op returning `WEBLM_OK`; a double free returns `WEBLM_E_INVALID_HANDLE`.
+ * Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted: it is looked up, never dereferenced.
+ */
+weblm_status weblm_policy_free(struct weblm_policy *policy);
+
+/**
+ * Loads the WebAssembly module `wasm` (`len` bytes, binary or text format) and swaps it in as
+ * `hook`'s plugin. The module's sha256 must equal `sha256_hex` (64 hex digits), checked before
+ * anything is compiled. Compiling takes milliseconds and happens before the swap; calls in
+ * flight finish on the previous plugin. For `WEBLM_HOOK_RESOLVE_CODES`, every server the
+ * policy is attached to re-resolves its entitlements at once. `*out_generation` (may be NULL)
+ * receives the hook's new generation.
+ *
+ * Errors: `WEBLM_E_NULL_POINTER`, `WEBLM_E_INVALID_HANDLE`, `WEBLM_E_INVALID_ARGUMENT` (unknown
+ * hook, malformed pin), `WEBLM_E_PLUGIN` (pin mismatch, not a module, forbidden import,
+ * missing export, unsupported ABI version, hook not implemented, memory limit; the message
+ * names the plugin and the fault). On error the previous plugin stays. Thread-safe.
+ *
+ * # Safety
+ * `wasm` is NULL or `len` readable bytes; `sha256_hex` is NULL or NUL-terminated;
+ * `out_generation` is NULL or writable.
+ */
+weblm_status weblm_policy_load(const struct weblm_policy *policy,
+                               uint32_t hook,
+                               const uint8_t *wasm,
+                               size_t len,
+                               const char *sha256_hex,
+                               uint64_t *out_generation);
+
+/**
+ * Removes `hook`'s plugin: the native policy answers again (and attached servers re-resolve
+ * for `WEBLM_HOOK_RESOLVE_CODES`). `*out_generation` (may be NULL) receives the new
+ * generation. Errors: `WEBLM_E_NULL_POINTER`, `WEBLM_E_INVALID_HANDLE`,
+ * `WEBLM_E_INVALID_ARGUMENT` (unknown hook). Thread-safe.
+ *
+ * # Safety
+ * `out_generation` is NULL or writable.
+ */
+weblm_status weblm_policy_unload(const struct weblm_policy *policy,
+                                 uint32_t hook,
+                                 uint64_t *out_generation);
+
+/**
+ * Makes `server` combine its license codes with `policy`'s `resolve_codes` hook (the native
+ * Sentinel rules until a plugin is loaded); every feature is resolved again at once. A plugin
+ * answer above what the codes allow, or a failing plugin, is overruled by the native rules.
+ * Errors: `WEBLM_E_NULL_POINTER`, `WEBLM_E_INVALID_HANDLE`. Thread-safe.
+ *
+ * # Safety
+ * Any pointer values are accepted for the handles.
+ */
+weblm_status weblm_server_set_policy(const struct weblm_server *server,
+                                     const struct weblm_policy *policy);
+
+/**
+ * What-if: shares `total` licenses over the `n` buckets with `policy`'s `distribute` hook (EP
+ * zone rounding until a plugin is loaded; SPEC §6) and writes each bucket's share to
+ * `out_counts[i]` (in the order of `buckets`). `seed` orders equal priorities reproducibly.
+ * The answer is checked (sum ≤ total, each ≤ its cap); a failing plugin is answered by the
+ * native policy and `out_info->fallback` is set. `out_info` may be NULL.
+ *
+ * Errors: `WEBLM_E_NULL_POINTER` (`buckets` or `out_counts` NULL while `n` > 0),
+ * `WEBLM_E_INVALID_HANDLE`, `WEBLM_E_OUT_OF_RANGE` (`n` above 65536),
+ * `WEBLM_E_INVALID_ARGUMENT` (two buckets with one id). Outputs are written only on success.
+ * Thread-safe.
+ *
+ * # Safety
+ * `buckets` is NULL or `n` readable entries; `out_counts` is NULL or `n` writable entries;
+ * `out_info` is NULL or writable.
+ */
+weblm_status weblm_policy_distribute(const struct weblm_policy *policy,
+                                     uint32_t total,
+                                     uint64_t seed,
+                                     const struct weblm_bucket *buckets,
+                                     size_t n,
+                                     uint32_t *out_counts,
+                                     struct weblm_distribute_info *out_info);
 
 /**
  * Fills `*out` with the defaults: 600 s leases, 300 s rollback tolerance, not redundant,

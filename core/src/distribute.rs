@@ -24,7 +24,7 @@
 //!
 //! Shares are returned in input order. Buckets with weight 0 always receive 0.
 
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::seeded::SplitMix64;
 
@@ -183,7 +183,7 @@ pub fn validate_input(input: &DistributeInput) -> Result<(), DistributeInputErro
     if input.buckets.len() > MAX_BUCKETS {
         return Err(DistributeInputError::TooManyBuckets(input.buckets.len()));
     }
-    let mut seen = HashSet::with_capacity(input.buckets.len());
+    let mut seen = FxHashSet::with_capacity_and_hasher(input.buckets.len(), Default::default());
     for b in &input.buckets {
         if !seen.insert(b.id) {
             return Err(DistributeInputError::DuplicateId(b.id));
@@ -221,28 +221,31 @@ pub fn distribute(
         // fl <= total <= u32::MAX
         counts[i] = (fl as u32).min(x.cap);
     }
-    let mut remainder = total - floors_sum;
+    let remainder = (total - floors_sum) as usize;
     if remainder > 0 {
-        let keys = tie_keys(input.seed, b.len());
-        let mut order: Vec<usize> = (0..b.len()).filter(|&i| b[i].weight > 0).collect();
-        match rounding {
-            Rounding::PriorityFirst => {
-                order.sort_unstable_by_key(|&i| (b[i].priority, keys[i], i));
-            }
-            Rounding::LargestRemainder => {
-                order.sort_unstable_by_key(|&i| {
-                    (std::cmp::Reverse(frac[i]), b[i].priority, keys[i], i)
-                });
+        // Each eligible bucket (weight > 0, below its cap) receives at most one license, so
+        // the receivers are the first `remainder` eligible buckets in the remainder order: a
+        // selection finds them in O(n); their order among themselves does not matter.
+        let mut g = SplitMix64::new(input.seed);
+        let mut eligible: Vec<(u64, u32, u64, u32)> = Vec::with_capacity(b.len());
+        for (i, x) in b.iter().enumerate() {
+            let key = g.next();
+            if x.weight > 0 && counts[i] < x.cap {
+                // (largest-remainder rank, priority, key, index); the rank is 0 for
+                // PriorityFirst and `u64::MAX - frac` for LargestRemainder (larger first).
+                let rank = match rounding {
+                    Rounding::PriorityFirst => 0,
+                    Rounding::LargestRemainder => u64::MAX - frac[i],
+                };
+                eligible.push((rank, x.priority, key, i as u32));
             }
         }
-        for i in order {
-            if remainder == 0 {
-                break;
-            }
-            if counts[i] < b[i].cap {
-                counts[i] += 1;
-                remainder -= 1;
-            }
+        if eligible.len() > remainder {
+            eligible.select_nth_unstable(remainder - 1);
+            eligible.truncate(remainder);
+        }
+        for &(_, _, _, i) in &eligible {
+            counts[i as usize] += 1;
         }
     }
     Ok(shares(b, &counts))
@@ -265,7 +268,34 @@ pub fn check_distribution(
     input: &DistributeInput,
     raw: &[(u32, i64)],
 ) -> Result<Distribution, DistributionFault> {
-    let index: std::collections::HashMap<u32, usize> = input
+    // Fast path: the answer names every bucket once, in input order (what the native policies
+    // and the seed plugins return). Same checks, no hash map.
+    if raw.len() == input.buckets.len() && raw.iter().zip(&input.buckets).all(|(r, b)| r.0 == b.id)
+    {
+        let mut sum: u128 = 0;
+        for (&(id, count), b) in raw.iter().zip(&input.buckets) {
+            if count < 0 {
+                return Err(DistributionFault::Negative { id, count });
+            }
+            if count > b.cap as i64 {
+                return Err(DistributionFault::AboveCap {
+                    id,
+                    count,
+                    cap: b.cap,
+                });
+            }
+            sum += count as u128;
+        }
+        if sum > input.total as u128 {
+            return Err(DistributionFault::AboveTotal {
+                sum,
+                total: input.total,
+            });
+        }
+        let counts: Vec<u32> = raw.iter().map(|r| r.1 as u32).collect();
+        return Ok(shares(&input.buckets, &counts));
+    }
+    let index: FxHashMap<u32, usize> = input
         .buckets
         .iter()
         .enumerate()
@@ -424,7 +454,7 @@ mod tests {
                 .id
         };
         assert_eq!(winner(42), winner(42));
-        let winners: HashSet<u32> = (0..64).map(winner).collect();
+        let winners: std::collections::HashSet<u32> = (0..64).map(winner).collect();
         assert!(
             winners.len() > 4,
             "seeds pick different winners: {winners:?}"
@@ -473,6 +503,32 @@ mod tests {
         );
         let ok = check_distribution(&inp, &[(2, 4)]).unwrap();
         assert_eq!(counts(&ok), vec![0, 4]);
+        // The same checks when the answer lists every bucket in input order.
+        assert_eq!(
+            check_distribution(&inp, &[(1, -1), (2, 0)]),
+            Err(DistributionFault::Negative { id: 1, count: -1 })
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 0), (2, 7)]),
+            Err(DistributionFault::AboveCap {
+                id: 2,
+                count: 7,
+                cap: 6
+            })
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 6), (2, 5)]),
+            Err(DistributionFault::AboveTotal { sum: 11, total: 10 })
+        );
+        assert_eq!(
+            counts(&check_distribution(&inp, &[(1, 6), (2, 4)]).unwrap()),
+            vec![6, 4]
+        );
+        // Out of order takes the general path.
+        assert_eq!(
+            counts(&check_distribution(&inp, &[(2, 4), (1, 6)]).unwrap()),
+            vec![6, 4]
+        );
     }
 
     fn arb_input() -> impl Strategy<Value = DistributeInput> {
@@ -493,8 +549,55 @@ mod tests {
             })
     }
 
+    /// The rule as the SPEC words it: one license at a time along the full remainder order.
+    fn reference(input: &DistributeInput, rounding: Rounding) -> Vec<u32> {
+        let b = &input.buckets;
+        let total = input.total as u64;
+        let w: u64 = b.iter().map(|x| x.weight as u64).sum();
+        if w == 0 || total == 0 {
+            return vec![0; b.len()];
+        }
+        let keys = tie_keys(input.seed, b.len());
+        let mut counts: Vec<u32> = b
+            .iter()
+            .map(|x| ((total * x.weight as u64 / w) as u32).min(x.cap))
+            .collect();
+        let floors: u64 = b.iter().map(|x| total * x.weight as u64 / w).sum();
+        let mut remainder = total - floors;
+        let mut order: Vec<usize> = (0..b.len()).filter(|&i| b[i].weight > 0).collect();
+        order.sort_by(|&i, &j| {
+            let fi = total * b[i].weight as u64 % w;
+            let fj = total * b[j].weight as u64 % w;
+            let by_frac = match rounding {
+                Rounding::PriorityFirst => std::cmp::Ordering::Equal,
+                Rounding::LargestRemainder => fj.cmp(&fi),
+            };
+            by_frac
+                .then(b[i].priority.cmp(&b[j].priority))
+                .then(keys[i].cmp(&keys[j]))
+                .then(i.cmp(&j))
+        });
+        for i in order {
+            if remainder == 0 {
+                break;
+            }
+            if counts[i] < b[i].cap {
+                counts[i] += 1;
+                remainder -= 1;
+            }
+        }
+        counts
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn selection_equals_the_one_at_a_time_rule(inp in arb_input()) {
+            for r in [Rounding::PriorityFirst, Rounding::LargestRemainder] {
+                prop_assert_eq!(counts(&distribute(&inp, r).unwrap()), reference(&inp, r));
+            }
+        }
+
         #[test]
         fn native_results_always_pass_the_validator(inp in arb_input()) {
             for r in [Rounding::PriorityFirst, Rounding::LargestRemainder] {
@@ -510,8 +613,8 @@ mod tests {
                 // Nobody receives more than one license above its exact proportional share.
                 let w: u64 = inp.buckets.iter().map(|b| b.weight as u64).sum();
                 for (b, s) in inp.buckets.iter().zip(&d.shares) {
-                    if w > 0 {
-                        prop_assert!(s.count as u64 <= inp.total as u64 * b.weight as u64 / w + 1);
+                    if let Some(exact) = (inp.total as u64 * b.weight as u64).checked_div(w) {
+                        prop_assert!(s.count as u64 <= exact + 1);
                     }
                 }
             }

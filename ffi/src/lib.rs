@@ -7,7 +7,7 @@
 //!
 //! Layout: `status` (codes, last error), `boundary` (panic catching, argument checks),
 //! `registry` (live handles: double free is a status, not UB), `version`, `license`,
-//! `entitlement`, `clock`, `server`.
+//! `entitlement`, `clock`, `server`, `plugins` (policy plugins, `weblm_policy`).
 #![warn(missing_docs)]
 
 // Declaration order is the order of the generated header.
@@ -17,6 +17,7 @@ pub mod clock;
 pub mod entitlement;
 pub mod license;
 pub mod plm;
+pub mod plugins;
 pub(crate) mod registry;
 pub mod server;
 pub mod status;
@@ -27,6 +28,7 @@ pub use clock::*;
 pub use entitlement::*;
 pub use license::*;
 pub use plm::*;
+pub use plugins::*;
 pub use server::*;
 pub use status::*;
 pub use version::*;

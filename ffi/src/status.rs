@@ -54,9 +54,13 @@ pub const WEBLM_E_STATE_DB: weblm_status = 16;
 /// An internal error, including a Rust panic caught at the API boundary. Nothing crossed the
 /// boundary; the message says what happened.
 pub const WEBLM_E_INTERNAL: weblm_status = 17;
+/// A policy plugin was refused or failed: sha256 pin mismatch, not a WebAssembly module, a
+/// forbidden import, a missing export, an unsupported plugin ABI version, a hook it does not
+/// implement, or a limit; the message names the plugin and the fault.
+pub const WEBLM_E_PLUGIN: weblm_status = 18;
 
 /// Every status this build defines, with its name (for `weblm_status_str`).
-pub(crate) const STATUS_NAMES: [(weblm_status, &str); 18] = [
+pub(crate) const STATUS_NAMES: [(weblm_status, &str); 19] = [
     (WEBLM_OK, "WEBLM_OK\0"),
     (WEBLM_E_NULL_POINTER, "WEBLM_E_NULL_POINTER\0"),
     (WEBLM_E_INVALID_HANDLE, "WEBLM_E_INVALID_HANDLE\0"),
@@ -75,6 +79,7 @@ pub(crate) const STATUS_NAMES: [(weblm_status, &str); 18] = [
     (WEBLM_E_CLOCK_ROLLBACK, "WEBLM_E_CLOCK_ROLLBACK\0"),
     (WEBLM_E_STATE_DB, "WEBLM_E_STATE_DB\0"),
     (WEBLM_E_INTERNAL, "WEBLM_E_INTERNAL\0"),
+    (WEBLM_E_PLUGIN, "WEBLM_E_PLUGIN\0"),
 ];
 
 const UNKNOWN_STATUS: &str = "WEBLM_E_UNKNOWN_STATUS\0";

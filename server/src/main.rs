@@ -2,6 +2,7 @@
 //! `show`, `verify`, `entitlements`. `demo` runs the whole path end to end.
 
 mod alloc_cmd;
+mod plugin_cmd;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,6 +116,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Policy plugins: `weblm plugin check FILE`.
+    #[command(subcommand)]
+    Plugin(plugin_cmd::PluginCmd),
+    /// Share licenses over weighted, prioritised, capped buckets (zones), natively or with a
+    /// plugin: a what-if of the `distribute` hook.
+    Distribute(plugin_cmd::DistributeArgs),
     /// End to end: make a key, issue a license, add the seed codes, print entitlements, and
     /// acquire leases from a persistent ledger.
     Demo {
@@ -324,6 +331,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Zones(c) => alloc_cmd::zones(c),
         Cmd::Pak(c) => alloc_cmd::pak(c),
         Cmd::Alerts(c) => alloc_cmd::alerts(c),
+        Cmd::Plugin(cmd) => plugin_cmd::run_plugin(cmd),
+        Cmd::Distribute(a) => plugin_cmd::run_distribute(a),
     }
 }
 

@@ -676,6 +676,129 @@ static void test_license_free(weblm_license *lic) {
     EXPECT(weblm_manual_clock_free(c), WEBLM_OK);
 }
 
+/* The pin of plugins/wasm/NAME from plugins/wasm/SHA256SUMS (written by plugins/build.sh). */
+static void plugin_pin(const char *pdir, const char *name, char pin[65]) {
+    size_t len = 0;
+    char *sums = read_file(pdir, "SHA256SUMS", &len);
+    char *at = strstr(sums, name);
+    pin[0] = 0;
+    if (at && at - sums >= 66) {
+        memcpy(pin, at - 66, 64);
+        pin[64] = 0;
+    }
+    free(sums);
+}
+
+static void test_policies(weblm_license *lic) {
+    const char *pdir = getenv("WEBLM_PLUGINS_DIR") ? getenv("WEBLM_PLUGINS_DIR") : "plugins/wasm";
+    char lr_pin[65], so_pin[65];
+    size_t lr_len = 0, so_len = 0;
+    char *lr = read_file(pdir, "largest_remainder.wasm", &lr_len);
+    char *so = read_file(pdir, "sentinel_override.wasm", &so_len);
+    plugin_pin(pdir, "largest_remainder.wasm", lr_pin);
+    plugin_pin(pdir, "sentinel_override.wasm", so_pin);
+    CHECK(strlen(lr_pin) == 64 && strlen(so_pin) == 64);
+    const uint8_t *lrb = (const uint8_t *)lr, *sob = (const uint8_t *)so;
+
+    weblm_policy *pol = NULL;
+    EXPECT(weblm_policy_new(NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_policy_new(&pol), WEBLM_OK);
+
+    /* distribute: native EP rounding, then the C largest-remainder plugin, then native again. */
+    weblm_bucket b[4] = {{1, 1, 1, 10}, {2, 1, 2, 10}, {3, 1, 3, 10}, {4, 7, 4, WEBLM_NO_CAP}};
+    uint32_t counts[4] = {0};
+    weblm_distribute_info info;
+    EXPECT(weblm_policy_distribute(pol, 7, 1, b, 4, counts, &info), WEBLM_OK);
+    CHECK(counts[0] == 1 && counts[1] == 1 && counts[2] == 1 && counts[3] == 4);
+    CHECK(info.generation == 0 && info.fuel_used == 0 && !info.fallback);
+    uint64_t gen = 99;
+    EXPECT(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, lrb, lr_len, lr_pin, &gen), WEBLM_OK);
+    CHECK(gen == 1);
+    EXPECT(weblm_policy_distribute(pol, 7, 1, b, 4, counts, &info), WEBLM_OK);
+    CHECK(counts[0] == 1 && counts[1] == 1 && counts[2] == 0 && counts[3] == 5);
+    CHECK(info.generation == 1 && info.fuel_used > 0 && !info.fallback);
+    EXPECT(weblm_policy_distribute(pol, 7, 1, b, 4, counts, NULL), WEBLM_OK);
+    /* Caps hold: 100 licenses, bucket caps 10/10/10 and weight share of bucket 4 = 70. */
+    EXPECT(weblm_policy_distribute(pol, 100, 1, b, 4, counts, NULL), WEBLM_OK);
+    CHECK(counts[0] == 10 && counts[1] == 10 && counts[2] == 10 && counts[3] == 70);
+    /* Errors, with outputs untouched. */
+    counts[0] = 12345;
+    EXPECT(weblm_policy_distribute(NULL, 7, 1, b, 4, counts, NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_policy_distribute(pol, 7, 1, NULL, 4, counts, NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_policy_distribute(pol, 7, 1, b, 4, NULL, NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_policy_distribute(pol, 7, 1, b, 70000, counts, NULL), WEBLM_E_OUT_OF_RANGE);
+    weblm_bucket dup[2] = {{1, 1, 1, 5}, {1, 2, 1, 5}};
+    EXPECT_MSG(weblm_policy_distribute(pol, 7, 1, dup, 2, counts, NULL), WEBLM_E_INVALID_ARGUMENT,
+               "bucket id 1 appears more than once");
+    CHECK(counts[0] == 12345);
+    EXPECT(weblm_policy_distribute(pol, 7, 1, NULL, 0, NULL, NULL), WEBLM_OK);
+
+    /* Loading: pins, hooks, arguments. A refused load keeps the running plugin. */
+    gen = 99;
+    EXPECT_MSG(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, lrb, lr_len,
+                                 "0000000000000000000000000000000000000000000000000000000000000000",
+                                 &gen),
+               WEBLM_E_PLUGIN, "sha256 mismatch");
+    CHECK(gen == 99);
+    EXPECT(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, lrb, lr_len, "abc", NULL),
+           WEBLM_E_INVALID_ARGUMENT);
+    EXPECT_MSG(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, sob, so_len, so_pin, NULL),
+               WEBLM_E_PLUGIN, "does not implement hook `distribute`");
+    EXPECT_MSG(weblm_policy_load(pol, 3, lrb, lr_len, lr_pin, NULL), WEBLM_E_INVALID_ARGUMENT,
+               "hook");
+    EXPECT(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, NULL, lr_len, lr_pin, NULL),
+           WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, lrb, lr_len, NULL, NULL),
+           WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, lrb, lr_len, BAD_UTF8, NULL),
+           WEBLM_E_INVALID_UTF8);
+    EXPECT_MSG(weblm_policy_load(pol, WEBLM_HOOK_DISTRIBUTE, (const uint8_t *)"junk", 4,
+                                 "a5e31d3d0ed1bd2d3f6efc9e0f9c8baf1d36e73bd9d6bfc6dd04b9f4e57c7d4c",
+                                 NULL),
+               WEBLM_E_PLUGIN, "sha256");
+    EXPECT(weblm_policy_distribute(pol, 7, 1, b, 4, counts, &info), WEBLM_OK);
+    CHECK(info.generation == 1 && counts[3] == 5);
+    EXPECT(weblm_policy_unload(pol, WEBLM_HOOK_DISTRIBUTE, &gen), WEBLM_OK);
+    CHECK(gen == 2);
+    EXPECT(weblm_policy_distribute(pol, 7, 1, b, 4, counts, &info), WEBLM_OK);
+    CHECK(counts[3] == 4 && info.generation == 2);
+    EXPECT(weblm_policy_unload(pol, 8, NULL), WEBLM_E_INVALID_ARGUMENT);
+    EXPECT(weblm_policy_unload(NULL, WEBLM_HOOK_DISTRIBUTE, NULL), WEBLM_E_NULL_POINTER);
+
+    /* resolve_codes: the wasm Sentinel policy decides a server's entitlements. */
+    weblm_server *srv = NULL;
+    EXPECT(weblm_server_new_in_memory(lic, NULL, &srv), WEBLM_OK);
+    if (srv) {
+        EXPECT(weblm_server_set_policy(srv, pol), WEBLM_OK);
+        EXPECT(weblm_policy_load(pol, WEBLM_HOOK_RESOLVE_CODES, sob, so_len, so_pin, &gen),
+               WEBLM_OK);
+        CHECK(gen == 1);
+        weblm_entitlement *e = NULL;
+        uint32_t count = 0;
+        EXPECT(weblm_server_entitlement(srv, "ASR", "5.0", &e), WEBLM_OK);
+        EXPECT(weblm_entitlement_count(e, &count), WEBLM_OK);
+        CHECK(count == 4); /* exclusive 10 then exclusive 4: the last added counts */
+        EXPECT(weblm_entitlement_free(e), WEBLM_OK);
+        weblm_grant g;
+        EXPECT(weblm_server_acquire(srv, "ivr-1", "ASR", "5.0", 9, &g), WEBLM_OK);
+        CHECK(g.granted == 4);
+        EXPECT(weblm_policy_unload(pol, WEBLM_HOOK_RESOLVE_CODES, NULL), WEBLM_OK);
+        EXPECT(weblm_server_set_policy(NULL, pol), WEBLM_E_NULL_POINTER);
+        EXPECT(weblm_server_set_policy(srv, NULL), WEBLM_E_NULL_POINTER);
+        /* Freeing the policy leaves the server working. */
+        EXPECT(weblm_policy_free(pol), WEBLM_OK);
+        EXPECT(weblm_server_set_policy(srv, pol), WEBLM_E_INVALID_HANDLE);
+        EXPECT(weblm_server_usage(srv, "ASR", "5.0", &(weblm_usage){0}), WEBLM_OK);
+        EXPECT(weblm_server_free(srv), WEBLM_OK);
+    } else {
+        EXPECT(weblm_policy_free(pol), WEBLM_OK);
+    }
+    EXPECT(weblm_policy_free(pol), WEBLM_E_INVALID_HANDLE);
+    EXPECT(weblm_policy_free(NULL), WEBLM_OK);
+    free(lr);
+    free(so);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -695,6 +818,7 @@ int main(int argc, char **argv) {
         test_server(lic, dir, key);
         test_persistent_server(lic, dir);
         test_threads(lic);
+        test_policies(lic);
         test_license_free(lic);
     }
     free(key);

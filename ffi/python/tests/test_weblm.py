@@ -487,3 +487,54 @@ def test_clear_error_when_library_missing(tmp_path):
     bogus.write_text("not a library")
     r = _run_isolated(code, {"WEBLM_LIB": str(bogus)}, tmp_path / "y", False)
     assert "ERR cannot load libweblm from" in r.stdout
+
+
+PLUGINS = Path(__file__).resolve().parents[3] / "plugins" / "wasm"
+
+
+def _pin(name: str) -> str:
+    for line in (PLUGINS / "SHA256SUMS").read_text().splitlines():
+        digest, file = line.split()
+        if file == name:
+            return digest
+    raise KeyError(name)
+
+
+def test_policy_distribute_native_then_plugin_then_native():
+    buckets = [weblm.Bucket(1, 1, 1, 10), weblm.Bucket(2, 1, 2, 10), weblm.Bucket(3, 1, 3, 10),
+               weblm.Bucket(4, 7, 4)]
+    with weblm.Policy() as policy:
+        d = policy.distribute(7, buckets, seed=1)
+        assert (d.counts, d.generation, d.fallback) == ([1, 1, 1, 4], 0, False)
+        gen = policy.load(weblm.Hook.DISTRIBUTE, PLUGINS / "largest_remainder.wasm",
+                          _pin("largest_remainder.wasm"))
+        assert gen == 1
+        d = policy.distribute(7, buckets, seed=1)
+        assert d.counts == [1, 1, 0, 5] and d.fuel_used > 0 and not d.fallback
+        assert policy.unload(weblm.Hook.DISTRIBUTE) == 2
+        assert policy.distribute(7, buckets, seed=1).counts == [1, 1, 1, 4]
+        with raises(Status.E_INVALID_ARGUMENT, "appears more than once"):
+            policy.distribute(7, [weblm.Bucket(1, 1, 1), weblm.Bucket(1, 1, 1)])
+
+
+def test_policy_load_errors():
+    with weblm.Policy() as policy:
+        data = (PLUGINS / "ep_zones.wasm").read_bytes()
+        with raises(Status.E_PLUGIN, "sha256 mismatch"):
+            policy.load(weblm.Hook.DISTRIBUTE, data, "0" * 64)
+        with raises(Status.E_PLUGIN, "does not implement hook `resolve_codes`"):
+            policy.load(weblm.Hook.RESOLVE_CODES, data, _pin("ep_zones.wasm"))
+        with raises(Status.E_INVALID_ARGUMENT, "hook"):
+            policy.load(3, data, _pin("ep_zones.wasm"))
+    policy.close()
+    with pytest.raises(ValueError):
+        policy.unload(weblm.Hook.DISTRIBUTE)
+
+
+def test_policy_resolve_codes_serves_a_server(license):
+    with weblm.Server(license) as server, weblm.Policy() as policy:
+        policy.attach(server)
+        policy.load(weblm.Hook.RESOLVE_CODES, PLUGINS / "sentinel_override.wasm",
+                    _pin("sentinel_override.wasm"))
+        assert server.entitlement("ASR", "5.0").count == 4
+        assert server.acquire("ivr-1", "ASR", "5.0", 9).granted == 4

@@ -23,10 +23,16 @@ from ._native import library_path
 from .alloc import LicenseManager, LicenseManagerDb, plan, tenant_split
 from .errors import LibraryNotFoundError, Status, WeblmError
 from .license import CodeDecision, Entitlement, License, Reason
+from .policy import NO_CAP, Bucket, Distribution, Hook, Policy
 from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
 
 __all__ = [
+    "NO_CAP",
+    "Bucket",
     "CodeDecision",
+    "Distribution",
+    "Hook",
+    "Policy",
     "Entitlement",
     "Grant",
     "Lease",

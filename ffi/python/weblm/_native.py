@@ -89,6 +89,27 @@ class UsageC(Structure):
     ]
 
 
+class BucketC(Structure):
+    """``weblm_bucket``."""
+
+    _fields_ = [
+        ("id", c_uint32),
+        ("weight", c_uint32),
+        ("priority", c_uint32),
+        ("cap", c_uint32),
+    ]
+
+
+class DistributeInfoC(Structure):
+    """``weblm_distribute_info``."""
+
+    _fields_ = [
+        ("generation", c_uint64),
+        ("fuel_used", c_uint64),
+        ("fallback", c_bool),
+    ]
+
+
 _st = c_uint32
 _h = c_void_p
 _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
@@ -163,6 +184,26 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "weblm_plm_service_available": (_st, [_h, POINTER(c_bool)]),
     "weblm_plm_status_json": (_st, [_h, c_char_p, c_size_t, POINTER(c_size_t)]),
     "weblm_plm_set_webhook": (_st, [_h, c_char_p, c_uint32]),
+    "weblm_policy_new": (_st, [POINTER(_h)]),
+    "weblm_policy_free": (_st, [_h]),
+    "weblm_policy_load": (
+        _st,
+        [_h, c_uint32, c_char_p, c_size_t, c_char_p, POINTER(c_uint64)],
+    ),
+    "weblm_policy_unload": (_st, [_h, c_uint32, POINTER(c_uint64)]),
+    "weblm_server_set_policy": (_st, [_h, _h]),
+    "weblm_policy_distribute": (
+        _st,
+        [
+            _h,
+            c_uint32,
+            c_uint64,
+            POINTER(BucketC),
+            c_size_t,
+            POINTER(c_uint32),
+            POINTER(DistributeInfoC),
+        ],
+    ),
 }
 
 _lock = threading.Lock()

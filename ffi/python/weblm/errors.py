@@ -26,6 +26,7 @@ class Status(enum.IntEnum):
     E_CLOCK_ROLLBACK = 15
     E_STATE_DB = 16
     E_INTERNAL = 17
+    E_PLUGIN = 18
 
 
 class WeblmError(Exception):

@@ -1,0 +1,10 @@
+;; Hostile: unbounded recursion. Expected: Fault::StackOverflow.
+(module
+  (memory (export "memory") 1)
+  (func (export "weblm_abi_version") (result i32) i32.const 65536)
+  (func (export "weblm_alloc") (param i32) (result i32) i32.const 1024)
+  (func (export "weblm_hooks") (result i32) i32.const 2)
+  (func $down (param i32) (result i32) (i32.add (i32.const 1) (call $down (local.get 0))))
+  (func (export "weblm_distribute") (param i32 i32) (result i64)
+    (drop (call $down (i32.const 0)))
+    i64.const 0))
