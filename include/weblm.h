@@ -476,7 +476,9 @@ extern "C" {
  * The what-if planner (`weblm zones plan`): what every zone, the SIP/H.323 split, every
  * organization, the zone reservations and the pipeline would get at `licenses` licenses, for
  * the planner configuration `config` (TOML, or JSON when it starts with `{`; see
- * docs/allocation.md), with the native EP rounding, as JSON.
+ * docs/allocation.md), as JSON. Every proportional cut goes through `policy`'s `distribute`
+ * hook (a wasm plugin loaded with `weblm_policy_load`), or the native EP rounding when
+ * `policy` is NULL.
  * Buffer: with `buf == NULL` and `cap == 0` only `*out_len` (the JSON length without its NUL)
  * is written; otherwise `buf` must hold at least `*out_len + 1` bytes, or the call fails with
  * `WEBLM_E_OUT_OF_RANGE` (the message names the size needed) and writes nothing.
@@ -487,9 +489,10 @@ extern "C" {
  *
  * # Safety
  * `config` is NULL or a NUL-terminated string; `buf` is NULL or `cap` writable bytes;
- * `out_len` is NULL or writable.
+ * `out_len` is NULL or writable; any pointer value is accepted for `policy`.
  */
-weblm_status weblm_alloc_plan_json(const char *config,
+weblm_status weblm_alloc_plan_json(const struct weblm_policy *policy,
+                                   const char *config,
                                    uint32_t licenses,
                                    char *buf,
                                    size_t cap,

@@ -95,10 +95,32 @@ pub(crate) unsafe fn write_text(
     Ok(())
 }
 
+/// The `distribute` hook of a `weblm_policy` (a loaded wasm plugin, or the native EP policy
+/// until one is loaded) as a core `Distribute` policy. A failing plugin is answered by the
+/// native policy, as everywhere; every answer is checked again by the allocation code.
+struct PolicyDistribute<'a>(&'a weblm_plugins::DistributeHook);
+
+impl weblm_core::distribute::Distribute for PolicyDistribute<'_> {
+    fn name(&self) -> &str {
+        "weblm_policy distribute hook"
+    }
+    fn distribute(
+        &self,
+        input: &weblm_core::distribute::DistributeInput,
+    ) -> Result<weblm_core::distribute::Distribution, String> {
+        self.0
+            .distribute(input)
+            .map(|ev| ev.value)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The what-if planner (`weblm zones plan`): what every zone, the SIP/H.323 split, every
 /// organization, the zone reservations and the pipeline would get at `licenses` licenses, for
 /// the planner configuration `config` (TOML, or JSON when it starts with `{`; see
-/// docs/allocation.md), with the native EP rounding, as JSON.
+/// docs/allocation.md), as JSON. Every proportional cut goes through `policy`'s `distribute`
+/// hook (a wasm plugin loaded with `weblm_policy_load`), or the native EP rounding when
+/// `policy` is NULL.
 /// Buffer: with `buf == NULL` and `cap == 0` only `*out_len` (the JSON length without its NUL)
 /// is written; otherwise `buf` must hold at least `*out_len + 1` bytes, or the call fails with
 /// `WEBLM_E_OUT_OF_RANGE` (the message names the size needed) and writes nothing.
@@ -109,9 +131,10 @@ pub(crate) unsafe fn write_text(
 ///
 /// # Safety
 /// `config` is NULL or a NUL-terminated string; `buf` is NULL or `cap` writable bytes;
-/// `out_len` is NULL or writable.
+/// `out_len` is NULL or writable; any pointer value is accepted for `policy`.
 #[no_mangle]
 pub unsafe extern "C" fn weblm_alloc_plan_json(
+    policy: *const crate::plugins::weblm_policy,
     config: *const c_char,
     licenses: u32,
     buf: *mut c_char,
@@ -122,7 +145,13 @@ pub unsafe extern "C" fn weblm_alloc_plan_json(
         let out_len = out_arg(out_len, "out_len")?;
         let text = str_arg(config, "config")?;
         let cfg = PlanConfig::parse(text).map_err(plan_error)?;
-        let p = plan(&cfg, licenses, &EpZonePolicy).map_err(plan_error)?;
+        let p = if policy.is_null() {
+            plan(&cfg, licenses, &EpZonePolicy)
+        } else {
+            let pol = crate::plugins::POLICIES.get(policy, "policy")?;
+            plan(&cfg, licenses, &PolicyDistribute(&pol.distribute))
+        }
+        .map_err(plan_error)?;
         let json = serde_json::to_string(&p)
             .map_err(|e| FfiError::new(WEBLM_E_INTERNAL, format!("plan to JSON: {e}")))?;
         write_text(&json, buf, cap, out_len)

@@ -45,7 +45,9 @@ fn plan_json_through_the_c_abi() {
          priority = 2\n[organizations]\ndefault = 5\n",
     )
     .unwrap();
-    let json = read_text(|b, c, l| unsafe { weblm_alloc_plan_json(cfg.as_ptr(), 33, b, c, l) });
+    let json = read_text(|b, c, l| unsafe {
+        weblm_alloc_plan_json(std::ptr::null(), cfg.as_ptr(), 33, b, c, l)
+    });
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let got: Vec<u64> = v["zones"]["zones"]
         .as_array()
@@ -57,11 +59,19 @@ fn plan_json_through_the_c_abi() {
     assert_eq!(v["organizations"]["pool"], 33);
     // A buffer one byte short is refused and untouched.
     let mut len = 0usize;
-    unsafe { weblm_alloc_plan_json(cfg.as_ptr(), 33, null_mut(), 0, &mut len) };
+    unsafe { weblm_alloc_plan_json(std::ptr::null(), cfg.as_ptr(), 33, null_mut(), 0, &mut len) };
     let mut buf = vec![b'x'; len];
     let mut out = 777usize;
-    let st =
-        unsafe { weblm_alloc_plan_json(cfg.as_ptr(), 33, buf.as_mut_ptr().cast(), len, &mut out) };
+    let st = unsafe {
+        weblm_alloc_plan_json(
+            std::ptr::null(),
+            cfg.as_ptr(),
+            33,
+            buf.as_mut_ptr().cast(),
+            len,
+            &mut out,
+        )
+    };
     assert_eq!(st, WEBLM_E_OUT_OF_RANGE);
     assert_eq!(out, 777);
     assert!(buf.iter().all(|&b| b == b'x'));
@@ -167,5 +177,65 @@ fn compliance_engine_through_the_c_abi() {
         assert_eq!(weblm_plm_free(plm), WEBLM_E_INVALID_HANDLE);
         assert_eq!(weblm_plm_db_free(db), WEBLM_OK);
         assert_eq!(weblm_manual_clock_free(clock), WEBLM_OK);
+    }
+}
+
+#[test]
+fn plan_with_a_wasm_distribute_plugin_swapped_in() {
+    // Zones 1/1/1/7 cut to 7: EP rounding gives 1,1,1,4; the largest-remainder plugin 1,1,0,5.
+    let cfg = CString::new(
+        "system_licenses = 10\n[[zone]]\nname = \"a\"\nassigned = 1\npriority = 1\n\
+         [[zone]]\nname = \"b\"\nassigned = 1\npriority = 2\n\
+         [[zone]]\nname = \"c\"\nassigned = 1\npriority = 3\n\
+         [[zone]]\nname = \"d\"\nassigned = 7\npriority = 4\n",
+    )
+    .unwrap();
+    let granted = |policy: *const weblm_policy| -> Vec<u64> {
+        let json =
+            read_text(|b, c, l| unsafe { weblm_alloc_plan_json(policy, cfg.as_ptr(), 7, b, c, l) });
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["zones"]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| z["granted"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(granted(std::ptr::null()), vec![1, 1, 1, 4]);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let wasm = std::fs::read(root.join("plugins/wasm/largest_remainder.wasm")).unwrap();
+    let sums = std::fs::read_to_string(root.join("plugins/wasm/SHA256SUMS")).unwrap();
+    let pin = sums
+        .lines()
+        .find(|l| l.ends_with("largest_remainder.wasm"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let pin = CString::new(pin).unwrap();
+    unsafe {
+        let mut policy = null_mut();
+        assert_eq!(weblm_policy_new(&mut policy), WEBLM_OK);
+        assert_eq!(
+            granted(policy),
+            vec![1, 1, 1, 4],
+            "native until a plugin is loaded"
+        );
+        let mut generation = 0u64;
+        assert_eq!(
+            weblm_policy_load(
+                policy,
+                WEBLM_HOOK_DISTRIBUTE,
+                wasm.as_ptr(),
+                wasm.len(),
+                pin.as_ptr(),
+                &mut generation
+            ),
+            WEBLM_OK,
+            "{}",
+            last_error()
+        );
+        assert_eq!(granted(policy), vec![1, 1, 0, 5]);
+        assert_eq!(weblm_policy_free(policy), WEBLM_OK);
     }
 }

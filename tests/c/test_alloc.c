@@ -65,17 +65,17 @@ static const char *PLAN =
 
 static void test_plan(void) {
     size_t len = 0;
-    EXPECT(weblm_alloc_plan_json(PLAN, 33, NULL, 0, &len), WEBLM_OK);
+    EXPECT(weblm_alloc_plan_json(NULL, PLAN, 33, NULL, 0, &len), WEBLM_OK);
     CHECK(len > 0);
     char *buf = malloc(len + 1);
     /* One byte short: refused, nothing written. */
     size_t len2 = 12345;
     memset(buf, 'x', len + 1);
-    EXPECT_MSG(weblm_alloc_plan_json(PLAN, 33, buf, len, &len2), WEBLM_E_OUT_OF_RANGE,
+    EXPECT_MSG(weblm_alloc_plan_json(NULL, PLAN, 33, buf, len, &len2), WEBLM_E_OUT_OF_RANGE,
                "are needed");
     CHECK(len2 == 12345);
     CHECK(buf[0] == 'x');
-    EXPECT(weblm_alloc_plan_json(PLAN, 33, buf, len + 1, &len2), WEBLM_OK);
+    EXPECT(weblm_alloc_plan_json(NULL, PLAN, 33, buf, len + 1, &len2), WEBLM_OK);
     CHECK(len2 == len);
     CHECK(buf[len] == '\0');
     CHECK(strlen(buf) == len);
@@ -86,17 +86,30 @@ static void test_plan(void) {
     CHECK(strstr(buf, "\"tenant\":{\"sip\":13,\"h323\":20,\"unused\":0}") != NULL);
     free(buf);
 
-    EXPECT_MSG(weblm_alloc_plan_json("system_licenses = 10\n[[zone]]\nname = \"a\"\n"
+    EXPECT_MSG(weblm_alloc_plan_json(NULL, "system_licenses = 10\n[[zone]]\nname = \"a\"\n"
                                      "assigned = 11\n",
                                      5, NULL, 0, &len),
                WEBLM_E_INVALID_ARGUMENT, "zones would be assigned 11 licenses");
-    EXPECT_MSG(weblm_alloc_plan_json("nonsense = [", 5, NULL, 0, &len),
+    EXPECT_MSG(weblm_alloc_plan_json(NULL, "nonsense = [", 5, NULL, 0, &len),
                WEBLM_E_INVALID_ARGUMENT, "TOML");
-    EXPECT(weblm_alloc_plan_json(NULL, 5, NULL, 0, &len), WEBLM_E_NULL_POINTER);
-    EXPECT(weblm_alloc_plan_json(PLAN, 5, NULL, 0, NULL), WEBLM_E_NULL_POINTER);
-    EXPECT(weblm_alloc_plan_json(BAD_UTF8, 5, NULL, 0, &len), WEBLM_E_INVALID_UTF8);
+    EXPECT(weblm_alloc_plan_json(NULL, NULL, 5, NULL, 0, &len), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_alloc_plan_json(NULL, PLAN, 5, NULL, 0, NULL), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_alloc_plan_json(NULL, BAD_UTF8, 5, NULL, 0, &len), WEBLM_E_INVALID_UTF8);
     char small[4];
-    EXPECT(weblm_alloc_plan_json(PLAN, 5, NULL, sizeof small, &len), WEBLM_E_NULL_POINTER);
+    EXPECT(weblm_alloc_plan_json(NULL, PLAN, 5, NULL, sizeof small, &len), WEBLM_E_NULL_POINTER);
+}
+
+static void test_plan_with_policy(void) {
+    /* A policy handle without a plugin answers with the native EP rounding. */
+    weblm_policy *policy = NULL;
+    EXPECT(weblm_policy_new(&policy), WEBLM_OK);
+    char buf[8192];
+    size_t len = 0;
+    EXPECT(weblm_alloc_plan_json(policy, PLAN, 33, buf, sizeof buf, &len), WEBLM_OK);
+    CHECK(strstr(buf, "\"name\":\"east\",\"assigned\":50,\"cap\":50,\"granted\":16") != NULL);
+    EXPECT(weblm_policy_free(policy), WEBLM_OK);
+    EXPECT(weblm_alloc_plan_json(policy, PLAN, 33, buf, sizeof buf, &len),
+           WEBLM_E_INVALID_HANDLE);
 }
 
 static void test_tenant_split(void) {
@@ -317,6 +330,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     test_plan();
+    test_plan_with_policy();
     test_tenant_split();
     test_paks(argv[1]);
     test_plm();

@@ -131,3 +131,9 @@ def test_compliance_timeline_on_a_manual_clock() -> None:
             plm.set_license_manager_reachable(False)
             plm.failover(False)
             assert plm.status()["trial"]["reason"] == "failover"
+
+
+def test_plan_with_a_policy_handle() -> None:
+    with weblm.Policy() as policy:
+        p = weblm.plan(PLAN, 33, policy)
+        assert [z["granted"] for z in p["zones"]["zones"]] == [16, 10, 7]

@@ -157,7 +157,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "weblm_manual_clock_free": (_st, [_h]),
     "weblm_alloc_plan_json": (
         _st,
-        [c_char_p, c_uint32, c_char_p, c_size_t, POINTER(c_size_t)],
+        [_h, c_char_p, c_uint32, c_char_p, c_size_t, POINTER(c_size_t)],
     ),
     "weblm_alloc_tenant_split": (
         _st,

@@ -32,14 +32,17 @@ def _text(fn: Callable[[Optional[Any], int, Any], int]) -> str:
     return buf.raw[: length.value].decode("utf-8")
 
 
-def plan(config: str, licenses: int) -> dict[str, Any]:
+def plan(config: str, licenses: int, policy: Optional[Any] = None) -> dict[str, Any]:
     """What every zone, the SIP/H.323 split, every organization, the zone reservations and the
     pipeline would get at ``licenses`` licenses (``weblm zones plan``). ``config`` is the
-    planner configuration text (TOML, or JSON when it starts with ``{``). Returns the plan as a
-    dict (the JSON of ``weblm_alloc_plan_json``); raises :class:`~weblm.WeblmError` for a
-    refused configuration (``E_INVALID_ARGUMENT``, message naming the problem)."""
+    planner configuration text (TOML, or JSON when it starts with ``{``); ``policy`` a
+    :class:`~weblm.Policy` whose ``distribute`` hook (a wasm plugin) does the cuts, or ``None``
+    for the native EP rounding. Returns the plan as a dict (the JSON of
+    ``weblm_alloc_plan_json``); raises :class:`~weblm.WeblmError` for a refused configuration
+    (``E_INVALID_ARGUMENT``, message naming the problem)."""
     cfg = n.cstr(config, "config")
-    raw = _text(lambda b, c, l: n.lib().weblm_alloc_plan_json(cfg, licenses, b, c, l))
+    h = None if policy is None else policy.handle
+    raw = _text(lambda b, c, l: n.lib().weblm_alloc_plan_json(h, cfg, licenses, b, c, l))
     result: dict[str, Any] = json.loads(raw)
     return result
 
