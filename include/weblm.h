@@ -84,6 +84,21 @@
 #define WEBLM_NO_LEASE 0
 
 /**
+ * Mode: holding at least the recorded licenses.
+ */
+#define WEBLM_MODE_NORMAL 0
+
+/**
+ * Mode: fewer licenses than recorded, within the grace period (capacity = recorded count).
+ */
+#define WEBLM_MODE_GRACE 1
+
+/**
+ * Mode: grace period over, or NVRAM tampered (capacity = held + restricted floor).
+ */
+#define WEBLM_MODE_RESTRICTED 2
+
+/**
  * Major version of this library (header macro; compare with `weblm_version_number()`).
  */
 #define WEBLM_VERSION_MAJOR 0
@@ -109,6 +124,12 @@
  * another value from `weblm_abi_version()`.
  */
 #define WEBLM_ABI_VERSION 1
+
+/**
+ * A running license client (opaque). Create with `weblm_client_start`; free with
+ * `weblm_client_free`. Thread-safe.
+ */
+typedef struct weblm_client weblm_client;
 
 /**
  * An entitlement snapshot (opaque). Returned by `weblm_license_entitlement` and
@@ -317,6 +338,154 @@ typedef struct weblm_usage {
    */
   uint64_t leases;
 } weblm_usage;
+
+/**
+ * One feature the client wants (part of `weblm_client_config`).
+ */
+typedef struct weblm_client_want {
+  /**
+   * Feature name (UTF-8, NUL-terminated).
+   */
+  const char *feature;
+  /**
+   * Feature version.
+   */
+  const char *version;
+  /**
+   * Licenses configured (at least 1).
+   */
+  uint32_t wanted;
+  /**
+   * Licenses usable in Restricted mode on top of those really held.
+   */
+  uint32_t restricted_floor;
+} weblm_client_want;
+
+/**
+ * Client settings. Fill with `weblm_client_config_init` first, then set fields. Strings and
+ * arrays are borrowed for the `weblm_client_start` call only.
+ */
+typedef struct weblm_client_config {
+  /**
+   * This client's id (the lease holder name at an embedded server).
+   */
+  const char *client_id;
+  /**
+   * Primary `weblm serve` base URL (e.g. "http://127.0.0.1:7070"), or NULL when
+   * `primary_server` is set.
+   */
+  const char *primary_url;
+  /**
+   * This client's token at the Primary (with `primary_url`).
+   */
+  const char *primary_token;
+  /**
+   * An embedded server as the Primary, or NULL.
+   */
+  const struct weblm_server *primary_server;
+  /**
+   * Secondary base URL, or NULL.
+   */
+  const char *secondary_url;
+  /**
+   * This client's token at the Secondary.
+   */
+  const char *secondary_token;
+  /**
+   * An embedded server as the Secondary, or NULL.
+   */
+  const struct weblm_server *secondary_server;
+  /**
+   * The features wanted: `wants_len` entries.
+   */
+  const struct weblm_client_want *wants;
+  /**
+   * Number of entries in `wants` (at least 1, at most 1024).
+   */
+  size_t wants_len;
+  /**
+   * The NVRAM file path.
+   */
+  const char *nvram_path;
+  /**
+   * The installation secret keying the NVRAM MAC (`nvram_key_len` bytes), or NULL.
+   */
+  const uint8_t *nvram_key;
+  /**
+   * Length of `nvram_key`.
+   */
+  size_t nvram_key_len;
+  /**
+   * Renew at this percentage of the lease lifetime, 1..=99 (default 80).
+   */
+  uint32_t renew_percent;
+  /**
+   * Retry a shortfall or failed renewal after this many seconds (default 60).
+   */
+  int64_t retry_secs;
+  /**
+   * Grace period in seconds (default 30 days).
+   */
+  int64_t grace_secs;
+  /**
+   * Timeout of one HTTP request in milliseconds (default 2000).
+   */
+  uint32_t request_timeout_ms;
+  /**
+   * How often the background thread looks at the clock, in milliseconds (default 1000).
+   */
+  uint32_t poll_interval_ms;
+  /**
+   * Run a background renewal thread (default true); false: call `weblm_client_tick`.
+   */
+  bool background;
+  /**
+   * Release every lease at `weblm_client_close` / `weblm_client_free` (default true).
+   */
+  bool release_on_close;
+  /**
+   * A manual clock to read time from, or NULL for the system clock.
+   */
+  const struct weblm_manual_clock *clock;
+} weblm_client_config;
+
+/**
+ * What the client holds and may use for one feature (filled by `weblm_client_feature`).
+ */
+typedef struct weblm_client_feature_status {
+  /**
+   * Licenses configured.
+   */
+  uint32_t wanted;
+  /**
+   * Licenses held (sum over the Primary and the Secondary).
+   */
+  uint32_t held;
+  /**
+   * Held at the Primary.
+   */
+  uint32_t held_primary;
+  /**
+   * Held at the Secondary.
+   */
+  uint32_t held_secondary;
+  /**
+   * The NVRAM record (IR's high-water mark).
+   */
+  uint32_t recorded;
+  /**
+   * Licenses the IR may use now, given the mode.
+   */
+  uint32_t capacity;
+} weblm_client_feature_status;
+
+/**
+ * A mode-change callback: called from the thread that ran the cycle (the background thread,
+ * or the caller of `weblm_client_tick` / `weblm_client_start`), with the old and new
+ * `WEBLM_MODE_*` and a reason valid for the duration of the call. It must not call
+ * `weblm_client_free` on the same client.
+ */
+typedef void (*weblm_mode_callback)(void *user_data, uint32_t from, uint32_t to, const char *reason);
 
 /**
  * Counted: the last exclusive code added (every other code is ignored).
@@ -1204,6 +1373,112 @@ weblm_status weblm_server_entitlement(const struct weblm_server *server,
                                       const char *feature,
                                       const char *version,
                                       struct weblm_entitlement **out);
+
+/**
+ * Fills `*out` with the defaults: no servers, no features, renew at 80 %, retry 60 s, grace
+ * 30 days, 2000 ms request timeout, 1000 ms poll, background thread on, release on close,
+ * system clock. Thread-safe.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+weblm_status weblm_client_config_init(struct weblm_client_config *out);
+
+/**
+ * Starts a client: reads its NVRAM (a tampered or corrupt file puts it in Restricted mode,
+ * it is not an error), acquires what it wants (Primary first, Secondary for the rest: one
+ * synchronous cycle, bounded by the request timeouts) and starts the background renewal
+ * thread if configured. `*out` is owned by the caller: free it with `weblm_client_free`.
+ * Errors: `WEBLM_E_NULL_POINTER`, `WEBLM_E_INVALID_UTF8`, `WEBLM_E_INVALID_HANDLE` (an
+ * embedded server or clock), `WEBLM_E_OUT_OF_RANGE`, `WEBLM_E_INVALID_ARGUMENT` (no Primary,
+ * a feature wanting 0, both a URL and a server for one role, ...). An unreachable server is
+ * not an error: see `weblm_client_feature` and `weblm_client_mode`. Thread-safe.
+ *
+ * # Safety
+ * `config` is NULL or readable, with the strings and arrays it points to; `out` is NULL or
+ * writable.
+ */
+weblm_status weblm_client_start(const struct weblm_client_config *config,
+                                struct weblm_client **out);
+
+/**
+ * Runs one renewal/acquisition cycle now (renew what is due, acquire what is missing, update
+ * the NVRAM and the mode). The background thread does this on its own. Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted for `client`.
+ */
+weblm_status weblm_client_tick(const struct weblm_client *client);
+
+/**
+ * The current mode (`WEBLM_MODE_*`). Thread-safe.
+ *
+ * # Safety
+ * `mode` is NULL or writable.
+ */
+weblm_status weblm_client_mode(const struct weblm_client *client, uint32_t *mode);
+
+/**
+ * The name of a mode: "normal", "grace", "restricted", or "unknown". Never NULL; static.
+ */
+const char *weblm_mode_str(uint32_t mode);
+
+/**
+ * Copies why the client is in its mode into `buf` (at most `cap` bytes including the NUL,
+ * truncated at a character boundary); `*len` (if not NULL) receives the full length in bytes
+ * without the NUL. `buf` may be NULL when `cap` is 0 (to ask for the length). Thread-safe.
+ *
+ * # Safety
+ * `buf` is NULL or writable for `cap` bytes; `len` is NULL or writable.
+ */
+weblm_status weblm_client_reason(const struct weblm_client *client,
+                                 char *buf,
+                                 size_t cap,
+                                 size_t *len);
+
+/**
+ * What the client holds and may use for `feature` `version`. Errors:
+ * `WEBLM_E_UNKNOWN_FEATURE` for a feature the client was not configured with. Thread-safe.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated; `out` is NULL or writable.
+ */
+weblm_status weblm_client_feature(const struct weblm_client *client,
+                                  const char *feature,
+                                  const char *version,
+                                  struct weblm_client_feature_status *out);
+
+/**
+ * Registers a callback called on every mode change, with `user_data` passed back unchanged.
+ * It is called from the thread that runs the cycle (the background thread or the caller of
+ * `weblm_client_tick`), so `user_data` must be usable from there; it stays registered until
+ * the client is freed. Errors: `WEBLM_E_NULL_POINTER` for a NULL callback. Thread-safe.
+ *
+ * # Safety
+ * `callback` is a valid function for the client's lifetime; `user_data` is whatever the
+ * callback expects.
+ */
+weblm_status weblm_client_on_mode_change(const struct weblm_client *client,
+                                         weblm_mode_callback callback,
+                                         void *user_data);
+
+/**
+ * Stops the background thread and, if configured, releases every lease. The handle stays
+ * valid (queries still work) until `weblm_client_free`. Idempotent. Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted for `client`.
+ */
+weblm_status weblm_client_close(const struct weblm_client *client);
+
+/**
+ * Closes (as `weblm_client_close`) and frees a client. NULL is a no-op returning `WEBLM_OK`;
+ * a handle that is not live (double free) returns `WEBLM_E_INVALID_HANDLE`. Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted: it is looked up, never dereferenced.
+ */
+weblm_status weblm_client_free(struct weblm_client *client);
 
 /**
  * The name of a status code, e.g. `"WEBLM_E_WRONG_HOST"`; `"WEBLM_E_UNKNOWN_STATUS"` for a

@@ -514,6 +514,30 @@ impl Ledger {
         version: &str,
         wanted: u32,
     ) -> Result<Grant, LedgerError> {
+        self.acquire_for(
+            client,
+            feature,
+            version,
+            wanted,
+            self.config.lease_lifetime_secs,
+        )
+    }
+
+    /// Like [`Ledger::acquire`], with a lifetime for this lease instead of the configured one
+    /// (an Enterprise master keeps allocations and direct reservations for days).
+    pub fn acquire_for(
+        &self,
+        client: &str,
+        feature: &str,
+        version: &str,
+        wanted: u32,
+        lifetime_secs: i64,
+    ) -> Result<Grant, LedgerError> {
+        if lifetime_secs <= 0 {
+            return Err(LedgerError::InvalidRequest(
+                "lease lifetime must be positive".into(),
+            ));
+        }
         if wanted == 0 {
             return Err(LedgerError::InvalidRequest(
                 "wanted must be at least 1".into(),
@@ -550,7 +574,7 @@ impl Ledger {
         }
         self.mark_trial_use(slot.id, &mut st, now)?;
         let id = self.next_lease_id(slot.id, &mut st)?;
-        let expires_at = now.plus_secs(self.config.lease_lifetime_secs);
+        let expires_at = now.plus_secs(lifetime_secs);
         if let Some(store) = &self.store {
             store.insert_lease(&LeaseRow {
                 id,
@@ -646,6 +670,16 @@ impl Ledger {
 
     /// Extends a live lease by the lease lifetime from now. Returns the new expiry.
     pub fn renew(&self, lease: LeaseId) -> Result<Timestamp, LedgerError> {
+        self.renew_for(lease, self.config.lease_lifetime_secs)
+    }
+
+    /// Like [`Ledger::renew`], extending the lease by `lifetime_secs` from now.
+    pub fn renew_for(&self, lease: LeaseId, lifetime_secs: i64) -> Result<Timestamp, LedgerError> {
+        if lifetime_secs <= 0 {
+            return Err(LedgerError::InvalidRequest(
+                "lease lifetime must be positive".into(),
+            ));
+        }
         let now = self.guard.now()?;
         let slot = self.slot_of(lease)?;
         let mut st = lock(&slot)?;
@@ -660,7 +694,7 @@ impl Ledger {
                 expired: at,
             });
         }
-        let expires_at = now.plus_secs(self.config.lease_lifetime_secs);
+        let expires_at = now.plus_secs(lifetime_secs);
         if let Some(store) = &self.store {
             store.renew_lease(lease, now, expires_at)?;
         }
@@ -685,6 +719,136 @@ impl Ledger {
         let l = st.leases.remove(&lease).expect("checked above");
         st.in_use -= l.count as u64;
         Ok(l.count)
+    }
+
+    /// Like [`Ledger::renew_for`], only if `client` holds the lease (checked under the same
+    /// lock as the renewal). Someone else's lease is reported as [`LedgerError::UnknownLease`],
+    /// so a server does not reveal which leases exist.
+    pub fn renew_held(
+        &self,
+        lease: LeaseId,
+        client: &str,
+        lifetime_secs: i64,
+    ) -> Result<Timestamp, LedgerError> {
+        if lifetime_secs <= 0 {
+            return Err(LedgerError::InvalidRequest(
+                "lease lifetime must be positive".into(),
+            ));
+        }
+        let now = self.guard.now()?;
+        let slot = self.slot_of(lease)?;
+        let mut st = lock(&slot)?;
+        let expired = match st.leases.get(&lease) {
+            Some(l) if &*l.client == client => (l.expires_at <= now).then_some(l.expires_at),
+            _ => return Err(LedgerError::UnknownLease(lease)),
+        };
+        if let Some(at) = expired {
+            self.sweep(&mut st, now);
+            return Err(LedgerError::LeaseExpired {
+                id: lease,
+                expired: at,
+            });
+        }
+        let expires_at = now.plus_secs(lifetime_secs);
+        if let Some(store) = &self.store {
+            store.renew_lease(lease, now, expires_at)?;
+        }
+        let l = st.leases.get_mut(&lease).expect("checked above");
+        l.renewed_at = now;
+        l.expires_at = expires_at;
+        drop(st);
+        self.note_time(now);
+        Ok(expires_at)
+    }
+
+    /// Like [`Ledger::release`], only if `client` holds the lease (checked under the same lock);
+    /// someone else's lease is [`LedgerError::UnknownLease`].
+    pub fn release_held(&self, lease: LeaseId, client: &str) -> Result<u32, LedgerError> {
+        let slot = self.slot_of(lease)?;
+        let mut st = lock(&slot)?;
+        match st.leases.get(&lease) {
+            Some(l) if &*l.client == client => {}
+            _ => return Err(LedgerError::UnknownLease(lease)),
+        }
+        if let Some(store) = &self.store {
+            store.delete_leases(&[lease])?;
+        }
+        let l = st.leases.remove(&lease).expect("checked above");
+        st.in_use -= l.count as u64;
+        Ok(l.count)
+    }
+
+    /// One live lease (expired leases are reported as [`LedgerError::LeaseExpired`]).
+    pub fn lease(&self, lease: LeaseId) -> Result<LeaseInfo, LedgerError> {
+        let now = self.guard.now()?;
+        let slot = self.slot_of(lease)?;
+        let st = lock(&slot)?;
+        let l = st
+            .leases
+            .get(&lease)
+            .ok_or(LedgerError::UnknownLease(lease))?;
+        if l.expires_at <= now {
+            return Err(LedgerError::LeaseExpired {
+                id: lease,
+                expired: l.expires_at,
+            });
+        }
+        Ok(LeaseInfo {
+            id: lease,
+            feature: slot.feature.clone(),
+            version: slot.version.clone(),
+            client: l.client.to_string(),
+            count: l.count,
+            granted_at: l.granted_at,
+            renewed_at: l.renewed_at,
+            expires_at: l.expires_at,
+        })
+    }
+
+    /// Changes the count of a live lease to `target` (at least 1): shrinking always succeeds;
+    /// growing takes only what is free, so the result may be below `target`. Returns the new
+    /// count. Used by an Enterprise master to give a Local more or take unused licenses back.
+    pub fn resize(&self, lease: LeaseId, target: u32) -> Result<u32, LedgerError> {
+        if target == 0 {
+            return Err(LedgerError::InvalidRequest(
+                "a lease cannot be resized to 0; release it instead".into(),
+            ));
+        }
+        let now = self.guard.now()?;
+        let slot = self.slot_of(lease)?;
+        let mut st = lock(&slot)?;
+        let (current, expires_at) = match st.leases.get(&lease) {
+            None => return Err(LedgerError::UnknownLease(lease)),
+            Some(l) => (l.count, l.expires_at),
+        };
+        if expires_at <= now {
+            self.sweep(&mut st, now);
+            return Err(LedgerError::LeaseExpired {
+                id: lease,
+                expired: expires_at,
+            });
+        }
+        let new_count = if target <= current {
+            target
+        } else {
+            if st.next_change.is_some_and(|t| now >= t) {
+                self.refresh(&mut st, now);
+            }
+            if now >= st.earliest_expiry {
+                self.sweep(&mut st, now);
+            }
+            let available = (st.entitlement.count as u64).saturating_sub(st.in_use);
+            current + available.min((target - current) as u64) as u32
+        };
+        if new_count != current {
+            if let Some(store) = &self.store {
+                store.set_lease_count(lease, new_count)?;
+            }
+            let l = st.leases.get_mut(&lease).expect("checked above");
+            l.count = new_count;
+            st.in_use = st.in_use - current as u64 + new_count as u64;
+        }
+        Ok(new_count)
     }
 
     /// Admin force-release: returns every lease `client` holds. Returns the licenses released.

@@ -31,12 +31,15 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod client;
 pub mod clock;
 pub mod codes;
 pub mod compliance;
 pub mod distribute;
 pub mod ledger;
 pub mod license;
+pub mod nvram;
 pub mod seeded;
 pub mod store;
 

@@ -214,6 +214,15 @@ impl Store {
             .map_err(at("renew lease"))
     }
 
+    /// Persists a change of a lease's count (see `Ledger::resize`).
+    pub fn set_lease_count(&self, id: u64, count: u32) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE leases SET count = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id as i64, count]))
+            .map(|_| ())
+            .map_err(at("resize lease"))
+    }
+
     /// Removes leases (released or expired) in one transaction.
     pub fn delete_leases(&self, ids: &[u64]) -> Result<(), StoreError> {
         let mut conn = self.conn();

@@ -7,7 +7,8 @@
 //!
 //! Layout: `status` (codes, last error), `boundary` (panic catching, argument checks),
 //! `registry` (live handles: double free is a status, not UB), `version`, `license`,
-//! `entitlement`, `clock`, `server`, `plugins` (policy plugins, `weblm_policy`).
+//! `entitlement`, `clock`, `server`, `plugins` (policy plugins, `weblm_policy`), `client`
+//! (the IR license client).
 #![warn(missing_docs)]
 
 // Declaration order is the order of the generated header.
@@ -20,10 +21,13 @@ pub mod plm;
 pub mod plugins;
 pub(crate) mod registry;
 pub mod server;
+// After `server` and `clock`: the client refers to their handles.
+pub mod client;
 pub mod status;
 pub mod version;
 
 pub use alloc::*;
+pub use client::*;
 pub use clock::*;
 pub use entitlement::*;
 pub use license::*;

@@ -15,6 +15,9 @@ use weblm_core::codes::{self, CodeInput, CodeKind, LicenseCode, ResolveContext, 
 use weblm_core::ledger::{Ledger, LedgerConfig};
 use weblm_core::license::{self, Expect, LicenseContent, LicenseFile, SigningKey, VerifyingKey};
 
+mod cli_client;
+mod serve;
+
 #[derive(Parser)]
 #[command(
     name = "weblm",
@@ -122,6 +125,22 @@ enum Cmd {
     /// Share licenses over weighted, prioritised, capped buckets (zones), natively or with a
     /// plugin: a what-if of the `distribute` hook.
     Distribute(plugin_cmd::DistributeArgs),
+    /// Run the license server daemon. Without --config: a demo server on a bundled demo
+    /// license (files and SQLite state in --demo-dir, default ./weblm-demo).
+    Serve {
+        /// Configuration file (TOML; see docs/server.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Folder of the demo server (used without --config).
+        #[arg(long, default_value = "weblm-demo")]
+        demo_dir: PathBuf,
+        /// Listen address of the demo server (used without --config).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: String,
+    },
+    /// Talk to a running server from the command line.
+    #[command(subcommand)]
+    Client(cli_client::ClientCmd),
     /// End to end: make a key, issue a license, add the seed codes, print entitlements, and
     /// acquire leases from a persistent ledger.
     Demo {
@@ -181,9 +200,22 @@ struct AddCode {
 
 fn main() {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+        restore_default_sigpipe();
+    }
     if let Err(e) = run(cli) {
         eprintln!("weblm: error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// One-shot commands end quietly, like other Unix tools, when their output is closed early
+/// (`weblm show FILE | head`): Rust ignores SIGPIPE, so printing would panic instead. The
+/// daemon keeps ignoring it: a client that drops its connection must never stop the server.
+fn restore_default_sigpipe() {
+    // SAFETY: resetting a signal disposition to its default at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -333,6 +365,20 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Alerts(c) => alloc_cmd::alerts(c),
         Cmd::Plugin(cmd) => plugin_cmd::run_plugin(cmd),
         Cmd::Distribute(a) => plugin_cmd::run_distribute(a),
+        Cmd::Serve {
+            config,
+            demo_dir,
+            listen,
+        } => match config {
+            Some(c) => serve::run(&c),
+            None => {
+                let path = serve::demo::prepare(&demo_dir, &listen)?;
+                let mut c = serve::config::ServeConfig::load(&path)?;
+                c.listen = listen; // --listen wins over the address saved on the first run
+                serve::run_config(c)
+            }
+        },
+        Cmd::Client(c) => cli_client::run(c),
     }
 }
 

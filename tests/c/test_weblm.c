@@ -618,6 +618,163 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* ---- the IR license client (weblm_client): Primary/Secondary, modes, callback ---------- */
+
+struct mode_log {
+    int calls;
+    uint32_t from[8], to[8];
+    char last_reason[256];
+};
+
+static void on_mode(void *user_data, uint32_t from, uint32_t to, const char *reason) {
+    struct mode_log *log = user_data;
+    if (log->calls < 8) {
+        log->from[log->calls] = from;
+        log->to[log->calls] = to;
+    }
+    log->calls++;
+    snprintf(log->last_reason, sizeof log->last_reason, "%s", reason);
+}
+
+static void test_client(weblm_license *lic, const char *dir) {
+    weblm_manual_clock *clock = NULL;
+    weblm_server *primary = NULL, *secondary = NULL;
+    weblm_server_config scfg;
+    EXPECT(weblm_manual_clock_new(T0, &clock), WEBLM_OK);
+    EXPECT(weblm_server_config_init(&scfg), WEBLM_OK);
+    scfg.clock = clock;
+    EXPECT(weblm_server_new_in_memory(lic, &scfg, &primary), WEBLM_OK);
+    EXPECT(weblm_server_new_in_memory(lic, &scfg, &secondary), WEBLM_OK);
+
+    char nvram[4096];
+    snprintf(nvram, sizeof nvram, "%s/client-c.nvram", dir);
+    remove(nvram);
+    weblm_client_want want = {VOIP, "5.0", 35, 2};
+    weblm_client_config cfg;
+    EXPECT(weblm_client_config_init(&cfg), WEBLM_OK);
+    CHECK(cfg.renew_percent == 80 && cfg.background && cfg.release_on_close);
+    CHECK(cfg.grace_secs == 30LL * 86400);
+
+    /* Bad configurations. */
+    weblm_client *c = NULL;
+    EXPECT(weblm_client_start(NULL, &c), WEBLM_E_NULL_POINTER);
+    EXPECT_MSG(weblm_client_start(&cfg, &c), WEBLM_E_NULL_POINTER, "client_id");
+    cfg.client_id = "ir-01";
+    cfg.nvram_path = nvram;
+    EXPECT_MSG(weblm_client_start(&cfg, &c), WEBLM_E_INVALID_ARGUMENT, "Primary");
+    cfg.primary_server = primary;
+    cfg.primary_url = "http://127.0.0.1:1";
+    EXPECT_MSG(weblm_client_start(&cfg, &c), WEBLM_E_INVALID_ARGUMENT, "not both");
+    cfg.primary_url = NULL;
+    EXPECT_MSG(weblm_client_start(&cfg, &c), WEBLM_E_OUT_OF_RANGE, "wants_len");
+    cfg.wants = &want;
+    cfg.wants_len = 1;
+    cfg.renew_percent = 100;
+    EXPECT_MSG(weblm_client_start(&cfg, &c), WEBLM_E_OUT_OF_RANGE, "renew_percent");
+    cfg.renew_percent = 80;
+    cfg.client_id = BAD_UTF8;
+    EXPECT(weblm_client_start(&cfg, &c), WEBLM_E_INVALID_UTF8);
+    cfg.client_id = "ir-01";
+    CHECK(c == NULL);
+
+    /* 35 wanted: 20 at the Primary, 15 at the Secondary. */
+    cfg.secondary_server = secondary;
+    cfg.background = false;
+    cfg.clock = clock;
+    EXPECT(weblm_client_start(&cfg, &c), WEBLM_OK);
+    weblm_client_feature_status fs;
+    EXPECT(weblm_client_feature(c, VOIP, "5.0", &fs), WEBLM_OK);
+    CHECK(fs.wanted == 35 && fs.held == 35 && fs.held_primary == 20 && fs.held_secondary == 15);
+    CHECK(fs.recorded == 35 && fs.capacity == 35);
+    EXPECT_MSG(weblm_client_feature(c, "NOPE", "5.0", &fs), WEBLM_E_UNKNOWN_FEATURE, "NOPE");
+    EXPECT(weblm_client_feature(c, NULL, "5.0", &fs), WEBLM_E_NULL_POINTER);
+    uint32_t mode = 99;
+    EXPECT(weblm_client_mode(c, &mode), WEBLM_OK);
+    CHECK(mode == WEBLM_MODE_NORMAL);
+    EXPECT(weblm_client_mode(c, NULL), WEBLM_E_NULL_POINTER);
+    CHECK(strcmp(weblm_mode_str(WEBLM_MODE_GRACE), "grace") == 0);
+    CHECK(strcmp(weblm_mode_str(77), "unknown") == 0);
+    size_t len = 0;
+    char reason[256];
+    EXPECT(weblm_client_reason(c, NULL, 0, &len), WEBLM_OK);
+    CHECK(len > 0);
+    EXPECT(weblm_client_reason(c, reason, 5, &len), WEBLM_OK);
+    CHECK(strlen(reason) == 4);
+    EXPECT(weblm_client_reason(c, NULL, 5, &len), WEBLM_E_NULL_POINTER);
+
+    struct mode_log log;
+    memset(&log, 0, sizeof log);
+    EXPECT(weblm_client_on_mode_change(c, on_mode, &log), WEBLM_OK);
+    EXPECT(weblm_client_on_mode_change(c, NULL, &log), WEBLM_E_NULL_POINTER);
+
+    /* The Secondary's licenses are taken away and given to someone else: Grace. */
+    uint64_t gone = 0;
+    EXPECT(weblm_server_release_client(secondary, "ir-01", &gone), WEBLM_OK);
+    CHECK(gone == 15);
+    weblm_grant g;
+    EXPECT(weblm_server_acquire(secondary, "thief", VOIP, "5.0", 20, &g), WEBLM_OK);
+    EXPECT(weblm_manual_clock_advance(clock, 480), WEBLM_OK);
+    EXPECT(weblm_client_tick(c), WEBLM_OK);
+    int64_t thief_exp;
+    EXPECT(weblm_server_renew(secondary, g.lease, &thief_exp), WEBLM_OK);
+    EXPECT(weblm_client_mode(c, &mode), WEBLM_OK);
+    CHECK(mode == WEBLM_MODE_GRACE);
+    EXPECT(weblm_client_feature(c, VOIP, "5.0", &fs), WEBLM_OK);
+    CHECK(fs.held == 20 && fs.recorded == 35 && fs.capacity == 35);
+    CHECK(log.calls == 1 && log.from[0] == WEBLM_MODE_NORMAL && log.to[0] == WEBLM_MODE_GRACE);
+    CHECK(strstr(log.last_reason, "grace") != NULL);
+
+    /* 30 days later, still short: Restricted (held + floor of 2). The thief keeps renewing. */
+    for (int day = 0; day < 31; day++) {
+        for (int i = 0; i < 180; i++) { /* every 480 s */
+            EXPECT(weblm_manual_clock_advance(clock, 480), WEBLM_OK);
+            int64_t exp;
+            if (weblm_server_renew(secondary, g.lease, &exp) != WEBLM_OK) failed++;
+            if (weblm_client_tick(c) != WEBLM_OK) failed++;
+        }
+    }
+    EXPECT(weblm_client_mode(c, &mode), WEBLM_OK);
+    CHECK(mode == WEBLM_MODE_RESTRICTED);
+    EXPECT(weblm_client_feature(c, VOIP, "5.0", &fs), WEBLM_OK);
+    CHECK(fs.held == 20 && fs.capacity == 22);
+    CHECK(log.calls == 2 && log.to[1] == WEBLM_MODE_RESTRICTED);
+
+    /* The thief leaves: back to Normal at once. */
+    EXPECT(weblm_server_release(secondary, g.lease, NULL), WEBLM_OK);
+    EXPECT(weblm_manual_clock_advance(clock, 60), WEBLM_OK);
+    EXPECT(weblm_client_tick(c), WEBLM_OK);
+    EXPECT(weblm_client_mode(c, &mode), WEBLM_OK);
+    CHECK(mode == WEBLM_MODE_NORMAL);
+    CHECK(log.calls == 3 && log.to[2] == WEBLM_MODE_NORMAL);
+
+    /* Close releases everything; free; double free. */
+    EXPECT(weblm_client_close(c), WEBLM_OK);
+    weblm_usage u;
+    EXPECT(weblm_server_usage(primary, VOIP, "5.0", &u), WEBLM_OK);
+    CHECK(u.in_use == 0);
+    EXPECT(weblm_server_usage(secondary, VOIP, "5.0", &u), WEBLM_OK);
+    CHECK(u.in_use == 0);
+    EXPECT(weblm_client_free(c), WEBLM_OK);
+    EXPECT(weblm_client_free(c), WEBLM_E_INVALID_HANDLE);
+    EXPECT(weblm_client_tick(c), WEBLM_E_INVALID_HANDLE);
+    EXPECT(weblm_client_free(NULL), WEBLM_OK);
+
+    /* An unreachable HTTP Primary: everything goes to the (embedded) Secondary. */
+    cfg.primary_server = NULL;
+    cfg.primary_url = "http://127.0.0.1:1";
+    cfg.primary_token = "tok";
+    cfg.request_timeout_ms = 500;
+    remove(nvram);
+    EXPECT(weblm_client_start(&cfg, &c), WEBLM_OK);
+    EXPECT(weblm_client_feature(c, VOIP, "5.0", &fs), WEBLM_OK);
+    CHECK(fs.held_primary == 0 && fs.held_secondary == 20 && fs.held == 20);
+    EXPECT(weblm_client_free(c), WEBLM_OK);
+
+    EXPECT(weblm_server_free(primary), WEBLM_OK);
+    EXPECT(weblm_server_free(secondary), WEBLM_OK);
+    EXPECT(weblm_manual_clock_free(clock), WEBLM_OK);
+}
+
 static void test_threads(weblm_license *lic) {
     weblm_server *srv = NULL;
     struct worker w[THREADS];
@@ -819,6 +976,7 @@ int main(int argc, char **argv) {
         test_persistent_server(lic, dir);
         test_threads(lic);
         test_policies(lic);
+        test_client(lic, dir);
         test_license_free(lic);
     }
     free(key);

@@ -22,6 +22,7 @@ from . import _native
 from ._native import library_path
 from .alloc import LicenseManager, LicenseManagerDb, plan, tenant_split
 from .errors import LibraryNotFoundError, Status, WeblmError
+from .client import Client, ClientConfig, FeatureStatus, Mode, Want, mode_name
 from .license import CodeDecision, Entitlement, License, Reason
 from .policy import NO_CAP, Bucket, Distribution, Hook, Policy
 from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
@@ -29,6 +30,12 @@ from .server import Grant, Lease, ManualClock, Server, ServerConfig, Usage
 __all__ = [
     "NO_CAP",
     "Bucket",
+    "Client",
+    "ClientConfig",
+    "FeatureStatus",
+    "Mode",
+    "Want",
+    "mode_name",
     "CodeDecision",
     "Distribution",
     "Hook",

@@ -14,14 +14,17 @@ import ctypes
 import os
 import threading
 from ctypes import (
+    CFUNCTYPE,
     POINTER,
     Structure,
     c_bool,
+    c_char,
     c_char_p,
     c_int64,
     c_size_t,
     c_uint32,
     c_uint64,
+    c_uint8,
     c_void_p,
 )
 from pathlib import Path
@@ -109,6 +112,60 @@ class DistributeInfoC(Structure):
         ("fallback", c_bool),
     ]
 
+
+class ClientWantC(Structure):
+    """``weblm_client_want``."""
+
+    _fields_ = [
+        ("feature", c_char_p),
+        ("version", c_char_p),
+        ("wanted", c_uint32),
+        ("restricted_floor", c_uint32),
+    ]
+
+
+class ClientConfigC(Structure):
+    """``weblm_client_config``."""
+
+    _fields_ = [
+        ("client_id", c_char_p),
+        ("primary_url", c_char_p),
+        ("primary_token", c_char_p),
+        ("primary_server", c_void_p),
+        ("secondary_url", c_char_p),
+        ("secondary_token", c_char_p),
+        ("secondary_server", c_void_p),
+        ("wants", POINTER(ClientWantC)),
+        ("wants_len", c_size_t),
+        ("nvram_path", c_char_p),
+        ("nvram_key", POINTER(c_uint8)),
+        ("nvram_key_len", c_size_t),
+        ("renew_percent", c_uint32),
+        ("retry_secs", c_int64),
+        ("grace_secs", c_int64),
+        ("request_timeout_ms", c_uint32),
+        ("poll_interval_ms", c_uint32),
+        ("background", c_bool),
+        ("release_on_close", c_bool),
+        ("clock", c_void_p),
+    ]
+
+
+class ClientFeatureStatusC(Structure):
+    """``weblm_client_feature_status``."""
+
+    _fields_ = [
+        ("wanted", c_uint32),
+        ("held", c_uint32),
+        ("held_primary", c_uint32),
+        ("held_secondary", c_uint32),
+        ("recorded", c_uint32),
+        ("capacity", c_uint32),
+    ]
+
+
+#: ``weblm_mode_callback``.
+ModeCallbackC = CFUNCTYPE(None, c_void_p, c_uint32, c_uint32, c_char_p)
 
 _st = c_uint32
 _h = c_void_p
@@ -204,6 +261,22 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
             POINTER(DistributeInfoC),
         ],
     ),
+    "weblm_client_config_init": (_st, [POINTER(ClientConfigC)]),
+    "weblm_client_start": (_st, [POINTER(ClientConfigC), POINTER(_h)]),
+    "weblm_client_tick": (_st, [_h]),
+    "weblm_client_mode": (_st, [_h, POINTER(c_uint32)]),
+    "weblm_mode_str": (c_char_p, [c_uint32]),
+    "weblm_client_reason": (_st, [_h, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "weblm_client_feature": (
+        _st,
+        [_h, c_char_p, c_char_p, POINTER(ClientFeatureStatusC)],
+    ),
+    "weblm_client_on_mode_change": (
+        _st,
+        [_h, ModeCallbackC, c_void_p],
+    ),
+    "weblm_client_close": (_st, [_h]),
+    "weblm_client_free": (_st, [_h]),
 }
 
 _lock = threading.Lock()
