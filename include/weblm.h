@@ -10,12 +10,13 @@
  * - Out-parameters are written only on success; on failure they are left untouched. A required
  *   out-parameter that is NULL fails with WEBLM_E_NULL_POINTER before anything is done.
  * - Handles are opaque pointers (weblm_license, weblm_server, weblm_entitlement, weblm_policy,
- *   weblm_manual_clock) created by a *_new / *_load / query function and released by the matching
- *   *_free function. A handle is a token, not an address: libweblm keeps a registry of live
- *   handles, never dereferences a handle you pass in and never reuses one. A NULL handle fails
- *   with WEBLM_E_NULL_POINTER; a freed, made-up or wrong-type one with WEBLM_E_INVALID_HANDLE.
- *   *_free(NULL) is a no-op returning WEBLM_OK; a second *_free of the same handle (double
- *   free) returns WEBLM_E_INVALID_HANDLE and changes nothing.
+ *   weblm_manual_clock, weblm_plm_db, weblm_plm) created by a *_new / *_open / *_load / query
+ *   function and released by the matching *_free function. A handle is a token, not an
+ *   address: libweblm keeps a registry of live handles, never dereferences a handle you pass
+ *   in and never reuses one. A NULL handle fails with WEBLM_E_NULL_POINTER; a freed, made-up
+ *   or wrong-type one with WEBLM_E_INVALID_HANDLE. *_free(NULL) is a no-op returning
+ *   WEBLM_OK; a second *_free of the same handle (double free) returns WEBLM_E_INVALID_HANDLE
+ *   and changes nothing.
  * - Ownership is stated on every function. Strings you pass in are borrowed for the call only.
  *   Strings libweblm returns are owned by libweblm: static ones (weblm_version,
  *   weblm_status_str), per-thread (weblm_last_error), or owned by the handle they came from and
@@ -149,6 +150,20 @@ typedef struct weblm_license weblm_license;
  * `weblm_manual_clock_free`. Thread-safe: it may be moved while servers read it.
  */
 typedef struct weblm_manual_clock weblm_manual_clock;
+
+/**
+ * A license manager (opaque): the compliance state of one system over a `weblm_plm_db`.
+ * Create with `weblm_plm_new`, free with `weblm_plm_free`. Thread-safe (calls are
+ * serialized).
+ */
+typedef struct weblm_plm weblm_plm;
+
+/**
+ * A license manager database (opaque): PAKs, installed licenses and compliance alerts. Open
+ * with `weblm_plm_db_open` or `weblm_plm_db_open_in_memory`; free with `weblm_plm_db_free`.
+ * Thread-safe.
+ */
+typedef struct weblm_plm_db weblm_plm_db;
 
 /**
  * A set of policy hooks with their plugins (opaque). Create with `weblm_policy_new`, free with
@@ -627,6 +642,156 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * The what-if planner (`weblm zones plan`): what every zone, the SIP/H.323 split, every
+ * organization, the zone reservations and the pipeline would get at `licenses` licenses, for
+ * the planner configuration `config` (TOML, or JSON when it starts with `{`; see
+ * docs/allocation.md), as JSON. Every proportional cut goes through `policy`'s `distribute`
+ * hook (a wasm plugin loaded with `weblm_policy_load`), or the native EP rounding when
+ * `policy` is NULL.
+ * Buffer: with `buf == NULL` and `cap == 0` only `*out_len` (the JSON length without its NUL)
+ * is written; otherwise `buf` must hold at least `*out_len + 1` bytes, or the call fails with
+ * `WEBLM_E_OUT_OF_RANGE` (the message names the size needed) and writes nothing.
+ *
+ * Errors: `WEBLM_E_INVALID_ARGUMENT` for a malformed or refused configuration (over-assigned
+ * zones or organizations, a reservation above its zone; the message names it),
+ * `WEBLM_E_OUT_OF_RANGE` for a buffer too small. Thread-safe.
+ *
+ * # Safety
+ * `config` is NULL or a NUL-terminated string; `buf` is NULL or `cap` writable bytes;
+ * `out_len` is NULL or writable; any pointer value is accepted for `policy`.
+ */
+weblm_status weblm_alloc_plan_json(const struct weblm_policy *policy,
+                                   const char *config,
+                                   uint32_t licenses,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *out_len);
+
+/**
+ * The tenant split: with `usable = min(licenses, sip + h323)`,
+ * `*out_sip = floor(usable * sip / (sip + h323))` and `*out_h323 = usable - *out_sip`; both 0
+ * when `sip + h323 == 0` (docs/allocation.md). Thread-safe.
+ *
+ * # Safety
+ * `out_sip` and `out_h323` are NULL or writable.
+ */
+weblm_status weblm_alloc_tenant_split(uint32_t licenses,
+                                      uint32_t sip,
+                                      uint32_t h323,
+                                      uint32_t *out_sip,
+                                      uint32_t *out_h323);
+
+/**
+ * Opens (creating if needed) the license manager database at `path`. `*out` is owned by the
+ * caller: free it with `weblm_plm_db_free`. `WEBLM_E_STATE_DB` if it cannot be opened.
+ * Thread-safe.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+weblm_status weblm_plm_db_open(const char *path, struct weblm_plm_db **out);
+
+/**
+ * Opens a private in-memory license manager database (tests). Free with `weblm_plm_db_free`.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+weblm_status weblm_plm_db_open_in_memory(struct weblm_plm_db **out);
+
+/**
+ * Frees a license manager database handle. NULL is a no-op returning `WEBLM_OK`; a handle that
+ * is not live (double free) returns `WEBLM_E_INVALID_HANDLE`. Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted: it is looked up, never dereferenced.
+ */
+weblm_status weblm_plm_db_free(struct weblm_plm_db *db);
+
+/**
+ * Registers a PAK as ordered: `count` licenses of `feature`/`version`; with `upgrade_from`
+ * (NULL: none) an upgrade PAK from that version. `WEBLM_E_INVALID_ARGUMENT` for a PAK key
+ * registered already or an empty string. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; any pointer value is accepted for `db`.
+ */
+weblm_status weblm_pak_register(const struct weblm_plm_db *db,
+                                const char *pak,
+                                const char *feature,
+                                const char *version,
+                                uint32_t count,
+                                const char *upgrade_from);
+
+/**
+ * Fulfils `count` licenses of PAK `pak` on system `system_id` at time `now` (Unix seconds);
+ * the rest stays in the PAK. `*out_fulfilled` receives the licenses installed (an upgrade PAK
+ * may fulfil fewer than asked: at most the old-version licenses installed), `*out_remaining`
+ * what is left in the PAK. `WEBLM_E_OUT_OF_RANGE` when the PAK has nothing left (message:
+ * "The PAK you have entered, X, cannot be fulfilled because there are no licenses remaining
+ * in the PAK"), when more is asked than remains, or when an upgrade PAK has nothing to
+ * upgrade; `WEBLM_E_INVALID_ARGUMENT` for an unknown PAK or a count of 0. A refusal changes
+ * nothing. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; out-parameters are NULL or writable; any
+ * pointer value is accepted for `db`.
+ */
+weblm_status weblm_pak_fulfil(const struct weblm_plm_db *db,
+                              const char *pak,
+                              const char *system_id,
+                              uint32_t count,
+                              int64_t now,
+                              uint32_t *out_fulfilled,
+                              uint32_t *out_remaining);
+
+/**
+ * Moves every valid license of system `from` to system `to`; they become invalid on `from`.
+ * `*out_moved` receives the licenses moved. `WEBLM_E_OUT_OF_RANGE` when `from` has nothing to
+ * rehost, `WEBLM_E_INVALID_ARGUMENT` when `from == to`. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out_moved` is NULL or writable; any pointer
+ * value is accepted for `db`.
+ */
+weblm_status weblm_pak_rehost(const struct weblm_plm_db *db,
+                              const char *from,
+                              const char *to,
+                              int64_t now,
+                              uint64_t *out_moved);
+
+/**
+ * Valid licenses of `feature`/`version` installed on `system_id`. Thread-safe.
+ *
+ * # Safety
+ * String arguments are NULL or NUL-terminated; `out` is NULL or writable; any pointer value
+ * is accepted for `db`.
+ */
+weblm_status weblm_pak_installed(const struct weblm_plm_db *db,
+                                 const char *system_id,
+                                 const char *feature,
+                                 const char *version,
+                                 uint64_t *out);
+
+/**
+ * The compliance alerts of the database as a JSON array (oldest first; each with `id`, `at`,
+ * `kind`, `message`, `disable_date`, `delivered_at`, `attempts`, `last_error`);
+ * `pending_only`: only those the webhook has not accepted. Thread-safe.
+ * Buffer: with `buf == NULL` and `cap == 0` only `*out_len` (the JSON length without its NUL)
+ * is written; otherwise `buf` must hold at least `*out_len + 1` bytes, or the call fails with
+ * `WEBLM_E_OUT_OF_RANGE` (the message names the size needed) and writes nothing.
+ *
+ * # Safety
+ * `buf` is NULL or `cap` writable bytes; `out_len` is NULL or writable; any pointer value is
+ * accepted for `db`.
+ */
+weblm_status weblm_plm_alerts_json(const struct weblm_plm_db *db,
+                                   bool pending_only,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *out_len);
+
+/**
  * Creates a manual clock standing at `start` (seconds since the Unix epoch, UTC). Give it to a
  * server through `weblm_server_config.clock`. `*out` is owned by the caller: free it with
  * `weblm_manual_clock_free` (servers using it keep their own reference). Thread-safe.
@@ -853,6 +1018,119 @@ weblm_status weblm_license_entitlement(const struct weblm_license *license,
                                        const char *version,
                                        int64_t at,
                                        struct weblm_entitlement **out);
+
+/**
+ * Opens the license manager of one system over `db`. `clock` is a manual clock (tests) or
+ * NULL for the system clock; `config_json` is NULL for the defaults or a JSON object with any
+ * of `system_id` ("cwms-01"), `feature` ("USER"), `version` ("2.0"), `trial_days` (180),
+ * `check_period_days` (30), `deactivate_after_days` (180), `sync_interval_hours` (12),
+ * `contact_alert_days` (2), `analysis_hour` (2), `analysis_minute` (0). The first open of a
+ * database is the deployment: with no licenses installed the free trial starts. The license
+ * manager starts reachable. `*out` is owned by the caller: free it with `weblm_plm_free`.
+ * Errors: `WEBLM_E_INVALID_ARGUMENT` (bad configuration), `WEBLM_E_STATE_DB`. Thread-safe.
+ *
+ * # Safety
+ * `config_json` is NULL or NUL-terminated; `out` is NULL or writable; any pointer value is
+ * accepted for `db` and `clock`.
+ */
+weblm_status weblm_plm_new(const struct weblm_plm_db *db,
+                           const struct weblm_manual_clock *clock,
+                           const char *config_json,
+                           struct weblm_plm **out);
+
+/**
+ * Frees a license manager handle (its state stays in the database). NULL is a no-op; a handle
+ * that is not live returns `WEBLM_E_INVALID_HANDLE`. Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted: it is looked up, never dereferenced.
+ */
+weblm_status weblm_plm_free(struct weblm_plm *plm);
+
+/**
+ * Says whether the license manager can be reached; the next synchronization uses it.
+ * Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted for `plm`.
+ */
+weblm_status weblm_plm_set_license_manager_reachable(const struct weblm_plm *plm, bool reachable);
+
+/**
+ * Runs what is due at the clock's time: the synchronization (every 12 h), the daily analysis
+ * (02:00 GMT by default), the violation checks and reminders, and webhook delivery of pending
+ * alerts. Call it regularly (e.g. every minute). Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted for `plm`.
+ */
+weblm_status weblm_plm_tick(const struct weblm_plm *plm);
+
+/**
+ * Records the current number of users (over-use is judged at once against the installed
+ * count of the last analysis). Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted for `plm`.
+ */
+weblm_status weblm_plm_record_usage(const struct weblm_plm *plm, uint32_t users);
+
+/**
+ * The system failed over to another node; with `license_manager_reachable == false` the free
+ * trial starts (180 days to restore the connection). Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted for `plm`.
+ */
+weblm_status weblm_plm_failover(const struct weblm_plm *plm, bool license_manager_reachable);
+
+/**
+ * Runs the license analysis now (after installing licenses); fixed licenses restore service
+ * at once. Thread-safe.
+ *
+ * # Safety
+ * Any pointer value is accepted for `plm`.
+ */
+weblm_status weblm_plm_analyze_now(const struct weblm_plm *plm);
+
+/**
+ * `*out` = whether users may use the service now (false once deactivated; administration
+ * calls keep working). Thread-safe.
+ *
+ * # Safety
+ * `out` is NULL or writable; any pointer value is accepted for `plm`.
+ */
+weblm_status weblm_plm_service_available(const struct weblm_plm *plm, bool *out);
+
+/**
+ * The status as a JSON object: `now`, `mode` ("normal", "trial", "over_use_alert",
+ * "deactivated", ...), `until`, `service_available`, `trial`, `trial_end`, `violation`
+ * (`kinds`, `since`, `disable_date`), `installed` and `out_of_date` (as of the last
+ * analysis), `in_use`, `last_analysis`, `next_analysis`, `last_contact`. Buffer: with
+ * `buf == NULL` and `cap == 0` only `*out_len` (the JSON length without its NUL) is written;
+ * otherwise `buf` must hold at least `*out_len + 1` bytes, or the call fails with
+ * `WEBLM_E_OUT_OF_RANGE` and writes nothing. Thread-safe.
+ *
+ * # Safety
+ * `buf` is NULL or `cap` writable bytes; `out_len` is NULL or writable; any pointer value is
+ * accepted for `plm`.
+ */
+weblm_status weblm_plm_status_json(const struct weblm_plm *plm,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *out_len);
+
+/**
+ * Sets the webhook alerts are posted to (`url`: plain `http://`; NULL removes it), with a
+ * request timeout of `timeout_ms` milliseconds. `WEBLM_E_INVALID_ARGUMENT` for an unusable URL
+ * or a timeout of 0. Thread-safe.
+ *
+ * # Safety
+ * `url` is NULL or NUL-terminated; any pointer value is accepted for `plm`.
+ */
+weblm_status weblm_plm_set_webhook(const struct weblm_plm *plm,
+                                   const char *url,
+                                   uint32_t timeout_ms);
 
 /**
  * Creates a policy: every hook answered by its native policy (Sentinel code combination, EP

@@ -73,8 +73,8 @@ every_function_is_tested() {
     fns=$(grep -oE '\bweblm_[a-z_0-9]+\(' include/weblm.h | tr -d '(' | sort -u)
     [ "$(echo "$fns" | wc -l)" -ge 30 ] || { echo "found only: $fns"; return 1; }
     for f in $fns; do
-        if ! grep -q "\b$f(" tests/c/test_weblm.c; then
-            echo "not called by tests/c/test_weblm.c: $f"
+        if ! grep -q "\b$f(" tests/c/test_weblm.c tests/c/test_alloc.c; then
+            echo "not called by tests/c/test_weblm.c or tests/c/test_alloc.c: $f"
             missing=1
         fi
         if ! grep -rq "$f" ffi/python/weblm/; then
@@ -132,6 +132,13 @@ step "C tests pass under valgrind, no errors, no definite leaks (shared)" \
     "${VALGRIND[@]}" "$WORK/test_shared" "$LIC"
 step "C tests pass under valgrind, no errors, no definite leaks (static)" \
     "${VALGRIND[@]}" "$WORK/test_static" "$LIC"
+
+# --- C tests of allocation and the license inventory (tests/c/test_alloc.c) ---------------
+step "C allocation tests compile against libweblm.so" \
+    cc "${CFLAGS[@]}" tests/c/test_alloc.c -L"$TARGET" -lweblm -Wl,-rpath,"$TARGET" -lpthread \
+    -o "$WORK/test_alloc"
+step "C allocation tests pass under valgrind, no errors, no definite leaks" \
+    "${VALGRIND[@]}" "$WORK/test_alloc" "$WORK"
 
 # --- examples ------------------------------------------------------------------------------
 step "C example builds" \

@@ -42,3 +42,20 @@ pub mod license;
 pub mod nvram;
 pub mod seeded;
 pub mod store;
+
+// Enterprise allocation (SPEC §6): zones, tenants, organizations, reserved calls, the system
+// pipeline and applications, all sharing through the `distribute` hook via `share`.
+pub mod apps;
+pub mod orgs;
+pub mod pipeline;
+pub mod plan;
+pub mod reserved;
+pub mod share;
+pub mod tenants;
+pub mod zones;
+
+// Cisco-style compliance (SPEC §7): trial, violations, alerts, daily analysis, PAKs.
+pub mod outbox;
+pub mod pak;
+pub mod plm;
+pub mod plm_db;

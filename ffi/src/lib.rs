@@ -12,10 +12,12 @@
 #![warn(missing_docs)]
 
 // Declaration order is the order of the generated header.
+pub mod alloc;
 pub(crate) mod boundary;
 pub mod clock;
 pub mod entitlement;
 pub mod license;
+pub mod plm;
 pub mod plugins;
 pub(crate) mod registry;
 pub mod server;
@@ -24,10 +26,12 @@ pub mod client;
 pub mod status;
 pub mod version;
 
+pub use alloc::*;
 pub use client::*;
 pub use clock::*;
 pub use entitlement::*;
 pub use license::*;
+pub use plm::*;
 pub use plugins::*;
 pub use server::*;
 pub use status::*;

@@ -70,7 +70,7 @@ pub struct weblm_distribute_info {
 
 pub(crate) struct Policy {
     resolve: Arc<ResolveCodesHook>,
-    distribute: DistributeHook,
+    pub(crate) distribute: DistributeHook,
     compliance: ComplianceHook,
     servers: Mutex<Vec<Weak<Ledger>>>,
 }

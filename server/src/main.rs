@@ -1,6 +1,7 @@
 //! `weblm`: the command-line tool. Vendor side: `keygen`, `issue`, `add-code`. Customer side:
 //! `show`, `verify`, `entitlements`. `demo` runs the whole path end to end.
 
+mod alloc_cmd;
 mod plugin_cmd;
 
 use std::path::{Path, PathBuf};
@@ -147,6 +148,15 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Zone/tenant/organization allocation: the what-if planner (`zones plan`).
+    #[command(subcommand)]
+    Zones(alloc_cmd::ZonesCmd),
+    /// PAK fulfilment and rehost in a license manager database.
+    #[command(subcommand)]
+    Pak(alloc_cmd::PakCmd),
+    /// Compliance alerts from a license manager database.
+    #[command(subcommand)]
+    Alerts(alloc_cmd::AlertsCmd),
 }
 
 #[derive(clap::Args)]
@@ -350,6 +360,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::Zones(c) => alloc_cmd::zones(c),
+        Cmd::Pak(c) => alloc_cmd::pak(c),
+        Cmd::Alerts(c) => alloc_cmd::alerts(c),
         Cmd::Plugin(cmd) => plugin_cmd::run_plugin(cmd),
         Cmd::Distribute(a) => plugin_cmd::run_distribute(a),
         Cmd::Serve {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from . import _native
 from ._native import library_path
+from .alloc import LicenseManager, LicenseManagerDb, plan, tenant_split
 from .errors import LibraryNotFoundError, Status, WeblmError
 from .client import Client, ClientConfig, FeatureStatus, Mode, Want, mode_name
 from .license import CodeDecision, Entitlement, License, Reason
@@ -44,6 +45,8 @@ __all__ = [
     "Lease",
     "LibraryNotFoundError",
     "License",
+    "LicenseManager",
+    "LicenseManagerDb",
     "ManualClock",
     "Reason",
     "Server",
@@ -55,6 +58,8 @@ __all__ = [
     "library_path",
     "library_version",
     "library_version_number",
+    "plan",
+    "tenant_split",
 ]
 
 

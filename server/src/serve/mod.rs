@@ -6,6 +6,7 @@
 //! Clients authenticate with a shared token each; SIGTERM (or Ctrl-C) stops accepting requests,
 //! lets in-flight ones finish, and flushes the state before exit.
 
+pub mod alloc;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -224,6 +225,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/ewl/borrow", post(ewl::borrow))
         .route("/v1/ewl/return", post(ewl::give_back))
         .route("/v1/ewl/ack", post(ewl::ack))
+        .route("/v1/alloc/plan", post(alloc::plan_route))
+        .route("/v1/admin/paks", post(alloc::register_pak))
+        .route("/v1/admin/paks/:id/fulfil", post(alloc::fulfil_pak))
+        .route("/v1/admin/rehost", post(alloc::rehost))
+        .route("/v1/admin/licenses", get(alloc::licenses))
+        .route("/v1/admin/alerts", get(alloc::alerts))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/openapi.yaml") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
