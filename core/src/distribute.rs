@@ -268,32 +268,56 @@ pub fn check_distribution(
     input: &DistributeInput,
     raw: &[(u32, i64)],
 ) -> Result<Distribution, DistributionFault> {
-    // Fast path: the answer names every bucket once, in input order (what the native policies
-    // and the seed plugins return). Same checks, no hash map.
-    if raw.len() == input.buckets.len() && raw.iter().zip(&input.buckets).all(|(r, b)| r.0 == b.id)
-    {
-        let mut sum: u128 = 0;
-        for (&(id, count), b) in raw.iter().zip(&input.buckets) {
-            if count < 0 {
-                return Err(DistributionFault::Negative { id, count });
-            }
-            if count > b.cap as i64 {
-                return Err(DistributionFault::AboveCap {
+    check_shares(input, raw.iter().copied())
+}
+
+/// [`check_distribution`] over any sequence of raw answers, e.g. decoded lazily from a plugin's
+/// memory without an intermediate vector. Same checks, same faults.
+pub fn check_shares<I>(input: &DistributeInput, raw: I) -> Result<Distribution, DistributionFault>
+where
+    I: Iterator<Item = (u32, i64)> + Clone,
+{
+    // Fast path, one pass: the answer names every bucket once, in input order (what the native
+    // policies and the seed plugins return). Same checks, no hash map. The first entry that
+    // breaks a rule here is also the first the general path would report, since every entry
+    // before it names a distinct known bucket.
+    let mut it = raw.clone();
+    let mut out = Vec::with_capacity(input.buckets.len());
+    let mut sum: u128 = 0;
+    let mut in_order = true;
+    for b in &input.buckets {
+        match it.next() {
+            Some((id, count)) if id == b.id => {
+                if count < 0 {
+                    return Err(DistributionFault::Negative { id, count });
+                }
+                if count > b.cap as i64 {
+                    return Err(DistributionFault::AboveCap {
+                        id,
+                        count,
+                        cap: b.cap,
+                    });
+                }
+                sum += count as u128;
+                out.push(Share {
                     id,
-                    count,
-                    cap: b.cap,
+                    count: count as u32,
                 });
             }
-            sum += count as u128;
+            _ => {
+                in_order = false;
+                break;
+            }
         }
+    }
+    if in_order && it.next().is_none() {
         if sum > input.total as u128 {
             return Err(DistributionFault::AboveTotal {
                 sum,
                 total: input.total,
             });
         }
-        let counts: Vec<u32> = raw.iter().map(|r| r.1 as u32).collect();
-        return Ok(shares(&input.buckets, &counts));
+        return Ok(Distribution { shares: out });
     }
     let index: FxHashMap<u32, usize> = input
         .buckets
@@ -303,7 +327,7 @@ pub fn check_distribution(
         .collect();
     let mut counts: Vec<Option<u32>> = vec![None; input.buckets.len()];
     let mut sum: u128 = 0;
-    for &(id, count) in raw {
+    for (id, count) in raw {
         let &i = index.get(&id).ok_or(DistributionFault::UnknownBucket(id))?;
         if counts[i].is_some() {
             return Err(DistributionFault::DuplicateBucket(id));
@@ -528,6 +552,25 @@ mod tests {
         assert_eq!(
             counts(&check_distribution(&inp, &[(2, 4), (1, 6)]).unwrap()),
             vec![6, 4]
+        );
+        // In order at first, then a duplicate, an unknown id or an extra entry: the general
+        // path decides, with the same faults.
+        assert_eq!(
+            check_distribution(&inp, &[(1, 1), (1, 1)]),
+            Err(DistributionFault::DuplicateBucket(1))
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 1), (2, 1), (3, 0)]),
+            Err(DistributionFault::UnknownBucket(3))
+        );
+        assert_eq!(
+            check_distribution(&inp, &[(1, 1), (2, 1), (2, 0)]),
+            Err(DistributionFault::DuplicateBucket(2))
+        );
+        // A lazily decoded answer is checked the same way.
+        assert_eq!(
+            check_shares(&inp, [(1, 6), (2, 5)].into_iter()),
+            Err(DistributionFault::AboveTotal { sum: 11, total: 10 })
         );
     }
 

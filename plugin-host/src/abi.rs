@@ -117,9 +117,6 @@ impl W {
     fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
     fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
@@ -154,28 +151,59 @@ impl R<'_> {
 /// Encodes a `distribute` input: `total u32, n u32, seed u64`, then per bucket
 /// `id u32, weight u32, priority u32, cap u32`.
 pub fn encode_distribute(input: &DistributeInput) -> Vec<u8> {
-    let mut w = W(Vec::with_capacity(16 + 16 * input.buckets.len()));
-    w.u32(input.total);
-    w.u32(input.buckets.len() as u32);
-    w.u64(input.seed);
-    for b in &input.buckets {
-        w.u32(b.id);
-        w.u32(b.weight);
-        w.u32(b.priority);
-        w.u32(b.cap);
+    let mut v = vec![0; distribute_input_len(input)];
+    encode_distribute_into(input, &mut v);
+    v
+}
+
+/// Length of the encoded `distribute` input: `16 + 16·n`.
+pub fn distribute_input_len(input: &DistributeInput) -> usize {
+    16 + 16 * input.buckets.len()
+}
+
+/// [`encode_distribute`] into `out` (exactly [`distribute_input_len`] bytes), e.g. straight
+/// into the plugin's linear memory.
+///
+/// # Panics
+/// If `out` has another length.
+pub fn encode_distribute_into(input: &DistributeInput, out: &mut [u8]) {
+    assert_eq!(
+        out.len(),
+        distribute_input_len(input),
+        "distribute input length"
+    );
+    let (head, body) = out.split_at_mut(16);
+    head[0..4].copy_from_slice(&input.total.to_le_bytes());
+    head[4..8].copy_from_slice(&(input.buckets.len() as u32).to_le_bytes());
+    head[8..16].copy_from_slice(&input.seed.to_le_bytes());
+    for (r, b) in body.chunks_exact_mut(16).zip(&input.buckets) {
+        r[0..4].copy_from_slice(&b.id.to_le_bytes());
+        r[4..8].copy_from_slice(&b.weight.to_le_bytes());
+        r[8..12].copy_from_slice(&b.priority.to_le_bytes());
+        r[12..16].copy_from_slice(&b.cap.to_le_bytes());
     }
-    w.0
 }
 
 /// Decodes a `distribute` output: `m u32, reserved u32`, then per entry
 /// `id u32, reserved u32, count i64`. Returns the raw `(id, count)` pairs for the validator.
 pub fn decode_distribute(out: &[u8]) -> Result<Vec<(u32, i64)>, String> {
+    Ok(distribute_entries(out)?.collect())
+}
+
+/// The `(id, count)` entries of a `distribute` output, read in place (no copy) once the
+/// header's length has been checked; what [`decode_distribute`] collects.
+pub fn distribute_entries(
+    out: &[u8],
+) -> Result<impl Iterator<Item = (u32, i64)> + Clone + '_, String> {
     let r = R(out);
     let m = r.u32(0)? as usize;
     r.exact_len(8usize.saturating_add(m.saturating_mul(16)))?;
-    (0..m)
-        .map(|j| Ok((r.u32(8 + 16 * j)?, r.i64(8 + 16 * j + 8)?)))
-        .collect()
+    Ok(out[8..].chunks_exact(16).map(|e| {
+        (
+            u32::from_le_bytes(e[0..4].try_into().expect("4 bytes")),
+            i64::from_le_bytes(e[8..16].try_into().expect("8 bytes")),
+        )
+    }))
 }
 
 fn kind_code(k: CodeKind) -> u32 {

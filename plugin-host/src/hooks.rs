@@ -6,11 +6,11 @@ use weblm_core::codes::{check_entitlement, CodeInput, Entitlement, ResolveContex
 use weblm_core::compliance::{
     check_decision, ComplianceConfig, ComplianceDecision, ComplianceInput,
 };
-use weblm_core::distribute::{check_distribution, validate_input, DistributeInput, Distribution};
+use weblm_core::distribute::{check_shares, validate_input, DistributeInput, Distribution};
 
 use crate::abi::{self, Hook};
 use crate::error::{Fault, PluginError};
-use crate::host::Plugin;
+use crate::host::{FreshInstance, Plugin};
 
 /// A validated result with the fuel the call used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,24 +27,17 @@ impl Plugin {
         r
     }
 
-    /// `distribute` through the plugin, validated by [`check_distribution`].
+    /// `distribute` through the plugin in a fresh instance, validated by
+    /// [`check_distribution`](weblm_core::distribute::check_distribution).
     pub fn distribute(
         &self,
         input: &DistributeInput,
     ) -> Result<Checked<Distribution>, PluginError> {
         let hook = Hook::Distribute;
-        let fail = |f| PluginError::call(self.name(), hook, f);
-        let r = (|| {
-            validate_input(input).map_err(|e| fail(Fault::BadInput(e)))?;
-            let raw = self.call_raw(hook, &abi::encode_distribute(input))?;
-            let pairs =
-                abi::decode_distribute(&raw.output).map_err(|m| fail(Fault::MalformedOutput(m)))?;
-            let value = check_distribution(input, &pairs).map_err(|e| fail(e.into()))?;
-            Ok(Checked {
-                value,
-                fuel_used: raw.fuel_used,
-            })
-        })();
+        let r = validate_input(input)
+            .map_err(|e| PluginError::call(self.name(), hook, Fault::BadInput(e)))
+            .and_then(|()| self.instance_for(hook))
+            .and_then(|mut inst| inst.distribute_valid(input));
         self.finish(r)
     }
 
@@ -88,5 +81,38 @@ impl Plugin {
             })
         })();
         self.finish(r)
+    }
+}
+
+impl FreshInstance<'_> {
+    /// `distribute` on this instance (made ahead of time by [`Plugin::fresh_instance`]): the
+    /// same checks, validation and stats as [`Plugin::distribute`], without the instantiation.
+    pub fn distribute(
+        &mut self,
+        input: &DistributeInput,
+    ) -> Result<Checked<Distribution>, PluginError> {
+        let plugin = self.plugin();
+        let r = validate_input(input)
+            .map_err(|e| PluginError::call(plugin.name(), Hook::Distribute, Fault::BadInput(e)))
+            .and_then(|()| self.distribute_valid(input));
+        plugin.finish(r)
+    }
+
+    /// The call for a validated input: encoded straight into linear memory, the output checked
+    /// in place ([`check_shares`] over [`abi::distribute_entries`]), nothing copied between.
+    fn distribute_valid(
+        &mut self,
+        input: &DistributeInput,
+    ) -> Result<Checked<Distribution>, PluginError> {
+        let (value, fuel_used) = self.call_with(
+            Hook::Distribute,
+            abi::distribute_input_len(input),
+            |m| abi::encode_distribute_into(input, m),
+            |out| {
+                let entries = abi::distribute_entries(out).map_err(Fault::MalformedOutput)?;
+                check_shares(input, entries).map_err(Fault::from)
+            },
+        )?;
+        Ok(Checked { value, fuel_used })
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    Config, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker, Module,
     ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
 };
 
@@ -228,7 +228,7 @@ impl PluginHost {
                 .max_memory_size(config.limits.memory_bytes)
                 // Reset small memories with memset instead of madvise on every drop: plugins
                 // touch a few pages per call, and a fresh instance per call is the norm.
-                .linear_memory_keep_resident(64 << 10)
+                .linear_memory_keep_resident(256 << 10)
                 .table_keep_resident(64 << 10);
             c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
@@ -536,89 +536,174 @@ impl Plugin {
         Ok((version as u32, hooks as u32))
     }
 
+    /// A fresh store and instance, or the instantiation fault.
+    fn instantiate(&self) -> Result<FreshInstance<'_>, Fault> {
+        let mut store = self.store();
+        match self.pre.instantiate(&mut store) {
+            Ok(instance) => Ok(FreshInstance {
+                plugin: self,
+                store,
+                instance,
+                used: false,
+            }),
+            Err(e) => Err(self.classify_instantiate(&store, e)),
+        }
+    }
+
     /// Creates a fresh store and instance, as every call does, and drops them: the
     /// per-evaluation instantiation cost (benchmarks, `weblm plugin check`).
     pub fn instantiate_fresh(&self) -> Result<(), PluginError> {
-        let mut store = self.store();
-        self.pre
-            .instantiate(&mut store)
-            .map(|_| ())
-            .map_err(|e| PluginError::load(&self.name, self.classify_instantiate(&store, e)))
+        self.fresh_instance().map(drop)
+    }
+
+    /// A fresh store and instance, ready for one call (see [`FreshInstance`]). Every call on
+    /// a [`Plugin`] makes one; this lets a caller make it ahead of time, off the hot path.
+    pub fn fresh_instance(&self) -> Result<FreshInstance<'_>, PluginError> {
+        self.instantiate()
+            .map_err(|f| PluginError::load(&self.name, f))
+    }
+
+    /// A fresh instance for a call to `hook`; failures are reported as that call's.
+    pub(crate) fn instance_for(&self, hook: Hook) -> Result<FreshInstance<'_>, PluginError> {
+        let fail = |f| PluginError::call(&self.name, hook, f);
+        if !self.hooks.contains(hook) {
+            return Err(fail(Fault::HookNotImplemented(hook)));
+        }
+        self.instantiate().map_err(fail)
     }
 
     /// Calls `hook` with the encoded `input` in a fresh instance under the limits, and copies
     /// the output out. Does not validate the output (the typed calls in [`crate::hooks`] do)
     /// and does not count the call in [`Plugin::stats`].
     pub fn call_raw(&self, hook: Hook, input: &[u8]) -> Result<RawCall, PluginError> {
-        let fail = |f| PluginError::call(&self.name, hook, f);
-        if !self.hooks.contains(hook) {
+        self.instance_for(hook)?.call_raw(hook, input)
+    }
+}
+
+/// A fresh store and instance of a [`Plugin`], under the plugin's limits, for exactly one
+/// call: a second call on it is refused, so the fresh-instance-per-evaluation rule (ABI §3)
+/// holds whether the instance was made just before the call ([`Plugin::call_raw`] and the
+/// typed hooks do that) or ahead of time ([`Plugin::fresh_instance`]). Dropping it releases
+/// its pool slot.
+pub struct FreshInstance<'p> {
+    plugin: &'p Plugin,
+    store: Store<CallState>,
+    instance: Instance,
+    used: bool,
+}
+
+impl std::fmt::Debug for FreshInstance<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FreshInstance")
+            .field("plugin", &self.plugin.name)
+            .finish()
+    }
+}
+
+impl<'p> FreshInstance<'p> {
+    /// The plugin it is an instance of.
+    pub fn plugin(&self) -> &'p Plugin {
+        self.plugin
+    }
+
+    /// Whether the instance has served its call.
+    pub fn is_used(&self) -> bool {
+        self.used
+    }
+
+    /// [`Plugin::call_raw`] on this instance.
+    pub fn call_raw(&mut self, hook: Hook, input: &[u8]) -> Result<RawCall, PluginError> {
+        self.call_with(
+            hook,
+            input.len(),
+            |m| m.copy_from_slice(input),
+            |out| Ok(out.to_vec()),
+        )
+        .map(|(output, fuel_used)| RawCall { output, fuel_used })
+    }
+
+    /// One call of `hook`: `weblm_alloc(in_len)`, `write` fills the `in_len` input bytes in
+    /// place in linear memory (no intermediate buffer), the hook runs, and `read` decodes the
+    /// output region in place. Returns `read`'s value and the fuel used.
+    pub(crate) fn call_with<T>(
+        &mut self,
+        hook: Hook,
+        in_len: usize,
+        write: impl FnOnce(&mut [u8]),
+        read: impl FnOnce(&[u8]) -> Result<T, Fault>,
+    ) -> Result<(T, u64), PluginError> {
+        let p = self.plugin;
+        let fail = |f| PluginError::call(&p.name, hook, f);
+        if self.used {
+            return Err(fail(Fault::Instantiate(
+                "this instance has already served a call; every call gets a fresh one".into(),
+            )));
+        }
+        self.used = true;
+        if !p.hooks.contains(hook) {
             return Err(fail(Fault::HookNotImplemented(hook)));
         }
-        if input.len() > self.limits.max_input {
+        if in_len > p.limits.max_input {
             return Err(fail(Fault::InputTooLarge {
-                size: input.len(),
-                limit: self.limits.max_input,
+                size: in_len,
+                limit: p.limits.max_input,
             }));
         }
-        let in_len = i32::try_from(input.len()).map_err(|_| {
+        let in_len_i32 = i32::try_from(in_len).map_err(|_| {
             fail(Fault::InputTooLarge {
-                size: input.len(),
+                size: in_len,
                 limit: i32::MAX as usize,
             })
         })?;
-        let mut store = self.store();
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| fail(self.classify_instantiate(&store, e)))?;
+        let store = &mut self.store;
+        let instance = self.instance;
         let memory = instance
-            .get_module_export(&mut store, &self.exports.memory)
+            .get_module_export(&mut *store, &p.exports.memory)
             .and_then(|e| e.into_memory())
             .ok_or_else(|| fail(Fault::MissingExport(abi::EXPORT_MEMORY.into())))?;
         let alloc = instance
-            .get_module_export(&mut store, &self.exports.alloc)
+            .get_module_export(&mut *store, &p.exports.alloc)
             .and_then(|e| e.into_func())
-            .and_then(|f| f.typed::<i32, i32>(&store).ok())
+            .and_then(|f| f.typed::<i32, i32>(&*store).ok())
             .ok_or_else(|| fail(Fault::MissingExport(abi::EXPORT_ALLOC.into())))?;
-        let func = self.exports.hooks[hook_index(hook)]
+        let func = p.exports.hooks[hook_index(hook)]
             .as_ref()
-            .and_then(|e| instance.get_module_export(&mut store, e))
+            .and_then(|e| instance.get_module_export(&mut *store, e))
             .and_then(|e| e.into_func())
-            .and_then(|f| f.typed::<(i32, i32), i64>(&store).ok())
+            .and_then(|f| f.typed::<(i32, i32), i64>(&*store).ok())
             .ok_or_else(|| fail(Fault::MissingExport(hook.export().into())))?;
 
         let ptr = alloc
-            .call(&mut store, in_len)
-            .map_err(|e| fail(self.classify(&store, e)))? as u32;
-        let mem_size = memory.data_size(&store);
-        if (ptr as usize)
-            .checked_add(input.len())
-            .is_none_or(|end| end > mem_size)
-        {
-            return Err(fail(Fault::BadAlloc {
-                ptr,
-                len: input.len(),
-                memory: mem_size,
-            }));
-        }
-        memory
-            .write(&mut store, ptr as usize, input)
-            .map_err(|e| fail(Fault::Trap(e.to_string())))?;
+            .call(&mut *store, in_len_i32)
+            .map_err(|e| fail(p.classify(store, e)))? as u32;
+        let data = memory.data_mut(&mut *store);
+        let mem_size = data.len();
+        let region = (ptr as usize)
+            .checked_add(in_len)
+            .and_then(|end| data.get_mut(ptr as usize..end))
+            .ok_or_else(|| {
+                fail(Fault::BadAlloc {
+                    ptr,
+                    len: in_len,
+                    memory: mem_size,
+                })
+            })?;
+        write(region);
         let packed = func
-            .call(&mut store, (ptr as i32, in_len))
-            .map_err(|e| fail(self.classify(&store, e)))?;
+            .call(&mut *store, (ptr as i32, in_len_i32))
+            .map_err(|e| fail(p.classify(store, e)))?;
         if packed < 0 {
             return Err(fail(Fault::Reported(packed)));
         }
         let out_ptr = (packed as u64 & 0xffff_ffff) as u32;
         let out_len = (packed as u64 >> 32) as u32;
-        if out_len as usize > self.limits.max_output {
+        if out_len as usize > p.limits.max_output {
             return Err(fail(Fault::OutputTooLarge {
                 size: out_len as usize,
-                limit: self.limits.max_output,
+                limit: p.limits.max_output,
             }));
         }
-        let data = memory.data(&store);
+        let data = memory.data(&*store);
         let output = data
             .get(out_ptr as usize..out_ptr as usize + out_len as usize)
             .ok_or(Fault::OutputOutOfBounds {
@@ -626,9 +711,9 @@ impl Plugin {
                 len: out_len,
                 memory: data.len(),
             })
-            .map_err(fail)?
-            .to_vec();
-        let fuel_used = self.limits.fuel - store.get_fuel().unwrap_or(0);
-        Ok(RawCall { output, fuel_used })
+            .map_err(fail)?;
+        let value = read(output).map_err(fail)?;
+        let fuel_used = p.limits.fuel - store.get_fuel().unwrap_or(0);
+        Ok((value, fuel_used))
     }
 }

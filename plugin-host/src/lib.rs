@@ -40,7 +40,8 @@ pub use abi::{Hook, HookSet};
 pub use error::{Fault, PluginError};
 pub use hooks::Checked;
 pub use host::{
-    sha256_hex, Allocator, HostConfig, Limits, Plugin, PluginHost, PluginStats, RawCall,
+    sha256_hex, Allocator, FreshInstance, HostConfig, Limits, Plugin, PluginHost, PluginStats,
+    RawCall,
 };
 pub use slot::{
     ComplianceHook, DistributeHook, Evaluation, Fallback, PluginSlot, ResolveCodesHook,
