@@ -21,6 +21,7 @@ from ctypes import (
 from typing import Any, Callable, Optional, Union
 
 from . import _native as n
+from ._handle import OwnedHandle
 
 
 def _text(fn: Callable[[Optional[Any], int, Any], int]) -> str:
@@ -60,12 +61,15 @@ def _now(now: Optional[int]) -> int:
     return int(time.time()) if now is None else now
 
 
-class LicenseManagerDb:
+class LicenseManagerDb(OwnedHandle):
     """A license manager database (``weblm_plm_db``): PAKs, installed licenses, alerts.
 
     ``LicenseManagerDb("plm.db")`` opens (or creates) a file; ``LicenseManagerDb()`` a private
     in-memory database. Use as a context manager or call :meth:`close`. Thread-safe.
     """
+
+    _FREE = "weblm_plm_db_free"
+    _WHAT = "license manager database"
 
     def __init__(self, path: Union[str, "os.PathLike[str]", None] = None) -> None:
         out = c_void_p()
@@ -73,14 +77,7 @@ class LicenseManagerDb:
             n.call("weblm_plm_db_open_in_memory", byref(out))
         else:
             n.call("weblm_plm_db_open", n.cstr(str(path), "path"), byref(out))
-        self._handle: Optional[c_void_p] = out
-
-    @property
-    def handle(self) -> c_void_p:
-        """The ``weblm_plm_db *`` (raises :class:`ValueError` once closed)."""
-        if self._handle is None:
-            raise ValueError("the license manager database is closed")
-        return self._handle
+        self._handle = out
 
     def register_pak(
         self,
@@ -156,27 +153,10 @@ class LicenseManagerDb:
         result: list[dict[str, Any]] = json.loads(raw)
         return result
 
-    def close(self) -> None:
-        """Frees the handle (idempotent)."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            n.call("weblm_plm_db_free", handle)
-
-    def __enter__(self) -> "LicenseManagerDb":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 
-class LicenseManager:
+class LicenseManager(OwnedHandle):
     """The Cisco-style compliance engine of one system (``weblm_plm``) over a
     :class:`LicenseManagerDb`: free trial, over-use / out-of-date / invalid licenses,
     deactivation, the 12-hour sync and the daily analysis (docs/compliance.md).
@@ -185,6 +165,9 @@ class LicenseManager:
     ``config`` a dict of settings (``system_id``, ``feature``, ``version``, ``trial_days``,
     ``analysis_hour``, ...). Thread-safe.
     """
+
+    _FREE = "weblm_plm_free"
+    _WHAT = "license manager"
 
     def __init__(
         self,
@@ -202,14 +185,7 @@ class LicenseManager:
             byref(out),
         )
         self._db = db
-        self._handle: Optional[c_void_p] = out
-
-    @property
-    def handle(self) -> c_void_p:
-        """The ``weblm_plm *`` (raises :class:`ValueError` once closed)."""
-        if self._handle is None:
-            raise ValueError("the license manager is closed")
-        return self._handle
+        self._handle = out
 
     def set_license_manager_reachable(self, reachable: bool) -> None:
         """Whether the next synchronizations reach the license manager."""
@@ -250,20 +226,3 @@ class LicenseManager:
         u = None if url is None else n.cstr(url, "url")
         n.call("weblm_plm_set_webhook", self.handle, c_char_p(u), timeout_ms)
 
-    def close(self) -> None:
-        """Frees the handle (idempotent); the state stays in the database."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            n.call("weblm_plm_free", handle)
-
-    def __enter__(self) -> "LicenseManager":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
 from . import _native as n
+from ._handle import OwnedHandle
 
 
 class Reason(enum.IntEnum):
@@ -106,15 +107,18 @@ def _key_text(public_key: KeyArg) -> bytes:
     return n.cstr(public_key, "public_key")
 
 
-class License:
+class License(OwnedHandle):
     """A license file whose signature, host id and (optionally) product version were checked.
 
     Create with :meth:`load_file` or :meth:`load_bytes`. Immutable and thread-safe. Frees its
     handle on :meth:`close`, on leaving a ``with`` block, or when garbage-collected.
     """
 
+    _FREE = "weblm_license_free"
+    _WHAT = "license"
+
     def __init__(self, handle: c_void_p) -> None:
-        self._handle: Optional[c_void_p] = handle
+        self._handle = handle
 
     @classmethod
     def load_file(
@@ -158,13 +162,6 @@ class License:
             byref(out),
         )
         return cls(out)
-
-    @property
-    def handle(self) -> c_void_p:
-        """The ``weblm_license *`` (raises :class:`ValueError` once closed)."""
-        if self._handle is None:
-            raise ValueError("the license is closed")
-        return self._handle
 
     def _string(self, fn: str) -> str:
         out = c_char_p()
@@ -218,20 +215,3 @@ class License:
         )
         return Entitlement._take(out)
 
-    def close(self) -> None:
-        """Frees the handle (idempotent)."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            n.call("weblm_license_free", handle)
-
-    def __enter__(self) -> "License":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 from . import _native as n
+from ._handle import OwnedHandle
 from .server import Server
 
 
@@ -45,7 +46,7 @@ class Distribution:
     fallback: bool
 
 
-class Policy:
+class Policy(OwnedHandle):
     """A set of policy hooks with their plugins (``weblm_policy``). Thread-safe.
 
     Every hook is answered by its native policy until a plugin is loaded::
@@ -55,17 +56,13 @@ class Policy:
             print(policy.distribute(7, [weblm.Bucket(1, 1, 1), weblm.Bucket(2, 7, 2)]).counts)
     """
 
+    _FREE = "weblm_policy_free"
+    _WHAT = "policy"
+
     def __init__(self) -> None:
         out = c_void_p()
         n.call("weblm_policy_new", byref(out))
-        self._handle: Optional[c_void_p] = out
-
-    @property
-    def handle(self) -> c_void_p:
-        """The ``weblm_policy *`` (raises :class:`ValueError` once closed)."""
-        if self._handle is None:
-            raise ValueError("the policy is closed")
-        return self._handle
+        self._handle = out
 
     def load(
         self,
@@ -122,20 +119,3 @@ class Policy:
             fallback=bool(info.fallback),
         )
 
-    def close(self) -> None:
-        """Frees the policy (idempotent); attached servers keep working."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            n.call("weblm_policy_free", handle)
-
-    def __enter__(self) -> "Policy":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

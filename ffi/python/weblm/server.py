@@ -8,24 +8,21 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from . import _native as n
+from ._handle import OwnedHandle
 from .errors import Status, WeblmError
 from .license import Entitlement, License
 
 
-class ManualClock:
+class ManualClock(OwnedHandle):
     """A clock that moves only when told to, for tests (``weblm_manual_clock``). Thread-safe."""
+
+    _FREE = "weblm_manual_clock_free"
+    _WHAT = "clock"
 
     def __init__(self, start: int) -> None:
         out = c_void_p()
         n.call("weblm_manual_clock_new", start, byref(out))
-        self._handle: Optional[c_void_p] = out
-
-    @property
-    def handle(self) -> c_void_p:
-        """The ``weblm_manual_clock *`` (raises :class:`ValueError` once closed)."""
-        if self._handle is None:
-            raise ValueError("the clock is closed")
-        return self._handle
+        self._handle = out
 
     def now(self) -> int:
         """The clock's time, Unix seconds."""
@@ -41,23 +38,6 @@ class ManualClock:
         """Moves the time by ``secs`` seconds (negative: backwards)."""
         n.call("weblm_manual_clock_advance", self.handle, secs)
 
-    def close(self) -> None:
-        """Frees the handle (idempotent); servers using the clock keep it."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            n.call("weblm_manual_clock_free", handle)
-
-    def __enter__(self) -> "ManualClock":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 @dataclass
@@ -158,12 +138,15 @@ class Lease:
         self.release()
 
 
-class Server:
+class Server(OwnedHandle):
     """The embedded license server (``weblm_server``). Thread-safe: share one across threads.
 
     ``Server(license, "state.db")`` keeps its state in a SQLite file (leases survive restarts);
     ``Server(license)`` keeps it in memory. The server keeps its own copy of the license.
     """
+
+    _FREE = "weblm_server_free"
+    _WHAT = "server"
 
     def __init__(
         self,
@@ -183,14 +166,7 @@ class Server:
                 byref(cfg),
                 byref(out),
             )
-        self._handle: Optional[c_void_p] = out
-
-    @property
-    def handle(self) -> c_void_p:
-        """The ``weblm_server *`` (raises :class:`ValueError` once closed)."""
-        if self._handle is None:
-            raise ValueError("the server is closed")
-        return self._handle
+        self._handle = out
 
     def acquire(self, client: n.StrArg, feature: n.StrArg, version: n.StrArg, wanted: int) -> Grant:
         """Grants ``client`` up to ``wanted`` licenses as one lease (possibly fewer, or none)."""
@@ -267,20 +243,3 @@ class Server:
         """Installs a new verified license without a restart."""
         n.call("weblm_server_reload", self.handle, license.handle)
 
-    def close(self) -> None:
-        """Frees the server (idempotent); a persistent server's leases stay in its database."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            n.call("weblm_server_free", handle)
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
