@@ -162,6 +162,72 @@ fn arb_distribute() -> impl Strategy<Value = DistributeInput> {
         })
 }
 
+/// Many buckets (the benchmark's sizes) with priorities around the EP plugin's counted range
+/// (below 64 counted per priority, 64 and above the general path), totals a share of the
+/// weights (so the remainder is large and only some eligible buckets receive one), and in some
+/// inputs huge weights (a weight sum past `u32::MAX`: 64-bit division).
+fn arb_large_distribute() -> impl Strategy<Value = DistributeInput> {
+    let bucket = (
+        prop_oneof![8 => 0u32..50, 1 => Just(0u32)],
+        0u32..1_000,
+        prop_oneof![2 => Just(u32::MAX), 3 => 0u32..60, 1 => Just(0u32)],
+    );
+    (
+        0u64..=120,
+        any::<u64>(),
+        proptest::collection::vec(bucket, 40..1_200),
+        // Priorities of an input: 1..=3, 0..64 (all counted) or 0..70 (some not).
+        prop_oneof![3 => Just((3u32, 1u32)), 2 => Just((64, 0)), 1 => Just((70, 0))],
+        prop_oneof![3 => Just(None), 1 => Just(Some(u32::MAX)), 1 => Just(Some(5_000_000))],
+    )
+        .prop_map(|(pct, seed, bs, (span, first), huge)| {
+            let mut buckets: Vec<Bucket> = bs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (w, p, c))| b(i as u32 * 7 + 3, w, first + p % span, c))
+                .collect();
+            if let Some(w) = huge {
+                for x in buckets.iter_mut().step_by(17) {
+                    x.weight = w;
+                }
+            }
+            let sum: u64 = buckets.iter().map(|x| x.weight as u64).sum();
+            DistributeInput {
+                total: (sum * pct / 100).min(u32::MAX as u64) as u32,
+                seed,
+                buckets,
+            }
+        })
+}
+
+/// The benchmark's zones (weights 10–49, three priorities, caps at the weight, 70 % of the
+/// configured sum), at its three sizes and other totals and seeds.
+#[test]
+fn distribute_benchmark_shapes() {
+    for n in [10u32, 100, 1_000, 5_000] {
+        for (pct, seed) in [(70u64, 42u64), (30, 1), (99, 7), (100, 3), (1, 9)] {
+            let buckets: Vec<Bucket> = (0..n)
+                .map(|i| b(i + 1, 10 + (i * 7919) % 40, 1 + i % 3, 10 + (i * 7919) % 40))
+                .collect();
+            let sum: u64 = buckets.iter().map(|x| x.weight as u64).sum();
+            same_distribution(&DistributeInput {
+                total: (sum * pct / 100) as u32,
+                seed,
+                buckets,
+            });
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn distribute_plugins_match_native_on_many_buckets(inp in arb_large_distribute()) {
+        same_distribution(&inp);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10_000))]
 

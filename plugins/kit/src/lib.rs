@@ -11,6 +11,11 @@
 //! weblm_plugin! { distribute => my_rounding }
 //! ```
 //!
+//! For large inputs, `distribute_counts => f` with `f(&DistributeRecords, &mut [u32])` reads
+//! the buckets in place and writes the counts over the input (see [`run_distribute_counts`]).
+//! Plugin crates should be `crate-type = ["cdylib"]` only: with an `rlib` as well, cargo does not
+//! apply the release profile's `lto`, and the kit's small functions are then not inlined.
+//!
 //! Builds with Rust 1.63 (Debian's wasm32 toolchain). Plugins are pure: no clock (use `now`),
 //! no randomness except [`SplitMix64`] seeded from the input.
 
@@ -35,11 +40,13 @@ pub struct SplitMix64 {
 
 impl SplitMix64 {
     /// A generator seeded with `seed`.
+    #[inline]
     pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
     /// The next output.
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -278,6 +285,95 @@ impl DistributeInput {
     }
 }
 
+/// A `distribute` input read in place from the bytes the host wrote (no copy, no allocation):
+/// what [`weblm_plugin!`]'s `distribute_counts` hook hands to the plugin.
+#[derive(Clone, Copy, Debug)]
+pub struct DistributeRecords<'a> {
+    total: u32,
+    seed: u64,
+    records: &'a [u8],
+}
+
+impl<'a> DistributeRecords<'a> {
+    /// Reads the header of the ABI layout; `None` if the length does not match `n`.
+    pub fn new(b: &'a [u8]) -> Option<Self> {
+        let n = rd_u32(b, 4)? as usize;
+        if n.checked_mul(16).and_then(|x| x.checked_add(16)) != Some(b.len()) {
+            return None;
+        }
+        Some(DistributeRecords {
+            total: rd_u32(b, 0)?,
+            seed: rd_i64(b, 8)? as u64,
+            records: &b[16..],
+        })
+    }
+    /// Licenses to share.
+    #[inline]
+    pub fn total(&self) -> u32 {
+        self.total
+    }
+    /// Seed for random choices.
+    #[inline]
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Number of buckets.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.records.len() / 16
+    }
+    /// Whether there are no buckets.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+    /// Bucket `i` (panics if `i >= len()`).
+    #[inline]
+    pub fn bucket(&self, i: usize) -> Bucket {
+        bucket_at(record(&self.records[16 * i..16 * i + 16]))
+    }
+    /// The buckets in input order.
+    #[inline]
+    pub fn buckets(&self) -> impl Iterator<Item = Bucket> + 'a {
+        self.records
+            .chunks_exact(16)
+            .map(|r| bucket_at(record(r)))
+    }
+}
+
+/// A 16-byte record (one length check, which `chunks_exact(16)` lets the compiler drop).
+#[inline(always)]
+fn record(r: &[u8]) -> &[u8; 16] {
+    r.try_into().expect("16-byte record")
+}
+
+/// Reads one bucket record: four little-endian loads, no per-byte bounds checks.
+#[inline(always)]
+fn bucket_at(r: &[u8; 16]) -> Bucket {
+    Bucket {
+        id: u32::from_le_bytes([r[0], r[1], r[2], r[3]]),
+        weight: u32::from_le_bytes([r[4], r[5], r[6], r[7]]),
+        priority: u32::from_le_bytes([r[8], r[9], r[10], r[11]]),
+        cap: u32::from_le_bytes([r[12], r[13], r[14], r[15]]),
+    }
+}
+
+/// Writes a `distribute` output over its own input, in place: the output's entry `j` (16
+/// bytes) lies exactly on the input's bucket record `j`, so the ids stay where they are and only
+/// the reserved field and the count are written; the 8-byte output header goes over the input's
+/// seed. Returns the output's offset in `b` (8). `b` is a whole, well-formed input
+/// ([`DistributeRecords::new`] accepted it) and `counts` has one entry per bucket.
+pub fn write_counts_in_place(b: &mut [u8], counts: &[u32]) -> usize {
+    let n = counts.len();
+    b[8..12].copy_from_slice(&(n as u32).to_le_bytes());
+    b[12..16].copy_from_slice(&0u32.to_le_bytes());
+    for (r, &c) in b[16..].chunks_exact_mut(16).zip(counts) {
+        let r: &mut [u8; 16] = r.try_into().expect("16-byte record");
+        r[4..8].copy_from_slice(&0u32.to_le_bytes());
+        r[8..16].copy_from_slice(&(c as i64).to_le_bytes());
+    }
+    8
+}
+
 /// Encodes a `distribute` output.
 pub fn encode_shares(shares: &[Share]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + 16 * shares.len());
@@ -429,6 +525,11 @@ mod bump {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             claim(layout.align(), layout.size())
         }
+        // Memory above `TOP` has never been handed out, and a fresh instance's memory above
+        // `__heap_base` (and whatever `memory.grow` adds) is zero: no memset needed.
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            claim(layout.align(), layout.size())
+        }
         unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             // The last block grows in place.
@@ -490,6 +591,43 @@ pub unsafe fn run_distribute(
     }
 }
 
+/// Runs a `distribute_counts` function on the raw ABI arguments: the input is read in place
+/// ([`DistributeRecords`]), the function fills one count per bucket (all 0 to start with), and
+/// the output is written over the input ([`write_counts_in_place`]): no decode, no output
+/// allocation, no copy.
+///
+/// # Safety
+/// Called only by the exports [`weblm_plugin!`] writes, with the host's arguments.
+pub unsafe fn run_distribute_counts(
+    ptr: i32,
+    len: i32,
+    f: fn(&DistributeRecords, &mut [u32]) -> Result<(), i64>,
+) -> i64 {
+    if len < 0 {
+        return -ERR_BAD_INPUT;
+    }
+    let b: &mut [u8] = if len == 0 {
+        &mut []
+    } else {
+        std::slice::from_raw_parts_mut(ptr as usize as *mut u8, len as usize)
+    };
+    let mut counts = match DistributeRecords::new(b) {
+        None => return -ERR_BAD_INPUT,
+        Some(r) => {
+            let mut counts = vec![0u32; r.len()];
+            if let Err(e) = f(&r, &mut counts) {
+                return -e.abs().max(1);
+            }
+            counts
+        }
+    };
+    let at = write_counts_in_place(b, &counts);
+    counts.clear();
+    let out_len = (len as usize - at) as u64;
+    let out_ptr = (ptr as usize + at) as u64;
+    ((out_len << 32) | out_ptr) as i64
+}
+
 /// Runs a `resolve_codes` function on the raw ABI arguments.
 ///
 /// # Safety
@@ -531,6 +669,8 @@ pub unsafe fn run_compliance(
 /// ```ignore
 /// weblm_plugin! {
 ///     distribute => my_distribute,        // fn(&DistributeInput) -> Result<Vec<Share>, i64>
+///  // or, in place (no decoding, no output buffer; one count per bucket, in input order):
+///  // distribute_counts => my_counts,     // fn(&DistributeRecords, &mut [u32]) -> Result<(), i64>
 ///     resolve_codes => my_resolve,        // fn(&ResolveInput) -> Result<Entitlement, i64>
 ///     compliance => my_compliance,        // fn(&ComplianceInput) -> Result<ComplianceOutput, i64>
 /// }
@@ -570,6 +710,9 @@ macro_rules! __weblm_hook_bit {
     (distribute) => {
         $crate::HOOK_DISTRIBUTE
     };
+    (distribute_counts) => {
+        $crate::HOOK_DISTRIBUTE
+    };
     (compliance) => {
         $crate::HOOK_COMPLIANCE
     };
@@ -588,6 +731,12 @@ macro_rules! __weblm_hook_export {
         #[no_mangle]
         pub extern "C" fn weblm_distribute(ptr: i32, len: i32) -> i64 {
             unsafe { $crate::run_distribute(ptr, len, $f) }
+        }
+    };
+    (distribute_counts, $f:path) => {
+        #[no_mangle]
+        pub extern "C" fn weblm_distribute(ptr: i32, len: i32) -> i64 {
+            unsafe { $crate::run_distribute_counts(ptr, len, $f) }
         }
     };
     (compliance, $f:path) => {
@@ -631,5 +780,46 @@ mod tests {
         );
         assert!(DistributeInput::decode(&b[..20]).is_none());
         assert_eq!(encode_shares(&[Share { id: 1, count: 2 }]).len(), 24);
+    }
+
+    fn two_buckets() -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&5u32.to_le_bytes());
+        b.extend_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(&9u64.to_le_bytes());
+        for v in [3u32, 2, 1, 7, 4, 6, 2, 0xFFFF_FFFF] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn records_read_in_place_like_decode() {
+        let b = two_buckets();
+        let r = DistributeRecords::new(&b).unwrap();
+        let d = DistributeInput::decode(&b).unwrap();
+        assert_eq!((r.total(), r.seed(), r.len()), (5, 9, 2));
+        assert_eq!(r.buckets().collect::<Vec<_>>(), d.buckets);
+        assert_eq!(r.bucket(1), d.buckets[1]);
+        assert!(DistributeRecords::new(&b[..47]).is_none());
+        assert!(DistributeRecords::new(&b[..15]).is_none());
+        let empty = DistributeRecords::new(&b[..16]);
+        assert!(empty.is_none(), "n = 2 but no records");
+    }
+
+    #[test]
+    fn counts_are_written_over_the_input_as_the_output_layout() {
+        let mut b = two_buckets();
+        let at = write_counts_in_place(&mut b, &[3, 0xFFFF_FFFF]);
+        let out = &b[at..];
+        // Exactly the bytes encode_shares gives for the same shares.
+        let want = encode_shares(&[
+            Share { id: 3, count: 3 },
+            Share {
+                id: 4,
+                count: 0xFFFF_FFFF,
+            },
+        ]);
+        assert_eq!(out, &want[..]);
     }
 }
