@@ -183,6 +183,26 @@ fn missing_export_is_refused() {
     );
 }
 
+/// The host calls `weblm_alloc` and the hooks without a per-call type check
+/// (`Func::call_unchecked`), so a wrong export type must never get past the load.
+#[test]
+fn wrong_export_types_are_refused_at_load() {
+    assert_eq!(
+        load_err("wrong_hook_type").fault,
+        Fault::WrongExportType {
+            name: "weblm_distribute".into(),
+            expected: "(i32, i32) -> i64"
+        }
+    );
+    assert_eq!(
+        load_err("wrong_alloc_type").fault,
+        Fault::WrongExportType {
+            name: "weblm_alloc".into(),
+            expected: "(i32) -> i32"
+        }
+    );
+}
+
 #[test]
 fn imports_are_refused() {
     assert_eq!(
