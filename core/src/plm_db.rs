@@ -90,13 +90,11 @@ impl PlmDb {
     /// database this way and the CLI is refused while the server runs.
     pub fn open_exclusive(path: &Path) -> Result<Self, PlmDbError> {
         let conn = Connection::open(path).map_err(at("open"))?;
-        conn.busy_timeout(std::time::Duration::ZERO)
-            .map_err(at("set busy timeout"))?;
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
-            .map_err(at("set exclusive locking"))?;
-        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").map_err(at(
+        crate::store::claim_exclusive(
+            &conn,
             "claim the license manager database (is a weblm server using it?)",
-        ))?;
+        )
+        .map_err(|(op, e)| at(op)(e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(at("enable WAL"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))

@@ -118,6 +118,22 @@ fn print_status(s: &PlmStatus) {
     println!("last contact:      {}", s.last_contact);
 }
 
+/// Prints the outcome of a contact attempt (`key` names it in JSON) and the status after it.
+fn show_contact(o: &Opts, m: &Manager, key: &str, reached: bool, s: &PlmStatus) -> Result<()> {
+    if o.json {
+        let v = json!({ key: reached, "status": s });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "license manager {}: {}",
+        m.license_manager.as_deref().unwrap_or("(this server)"),
+        if reached { "reached" } else { "UNREACHABLE" }
+    );
+    print_status(s);
+    Ok(())
+}
+
 /// Runs `weblm compliance ...`.
 pub fn run(cmd: ComplianceCmd) -> Result<()> {
     let show = |opts: &Opts, s: PlmStatus| -> Result<()> {
@@ -161,40 +177,12 @@ pub fn run(cmd: ComplianceCmd) -> Result<()> {
             let m = open(&o)?;
             let synced = m.with(|p| p.sync_now())?;
             let s = m.with(|p| p.status())?;
-            if o.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({"synced": synced, "status": s}))?
-                );
-                return Ok(());
-            }
-            println!(
-                "license manager {}: {}",
-                m.license_manager.as_deref().unwrap_or("(this server)"),
-                if synced { "reached" } else { "UNREACHABLE" }
-            );
-            print_status(&s);
-            Ok(())
+            show_contact(&o, &m, "synced", synced, &s)
         }
         ComplianceCmd::Failover(o) => {
             let m = open(&o)?;
             let (reachable, s) = m.failover()?;
-            if o.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &json!({"license_manager_reachable": reachable, "status": s})
-                    )?
-                );
-                return Ok(());
-            }
-            println!(
-                "license manager {}: {}",
-                m.license_manager.as_deref().unwrap_or("(this server)"),
-                if reachable { "reached" } else { "UNREACHABLE" }
-            );
-            print_status(&s);
-            Ok(())
+            show_contact(&o, &m, "license_manager_reachable", reachable, &s)
         }
         ComplianceCmd::History(o) => {
             let h = open(&o)?.with(|p| p.usage_history())?;
