@@ -71,6 +71,30 @@ impl PlmDb {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, PlmDbError> {
         let conn = Connection::open(path).map_err(at("open"))?;
+        // Fail fast (not after a 5 s wait) when another process holds it exclusively.
+        conn.busy_timeout(std::time::Duration::ZERO)
+            .map_err(at("set busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(at(
+            "enable WAL (is a weblm server using this license manager database?)",
+        ))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(at("set busy timeout"))?;
+        Self::init(conn)
+    }
+
+    /// Opens (creating if needed) the database at `path` for one owner: the connection holds
+    /// it exclusively (SQLite `locking_mode=EXCLUSIVE`, claimed now without waiting) until it
+    /// closes, so a second process or connection is refused at once. A running license
+    /// manager ([`crate::plm::Plm`]) keeps its state in memory between operations; a second
+    /// writer beside it would have its changes overwritten, so `weblm serve` opens its
+    /// database this way and the CLI is refused while the server runs.
+    pub fn open_exclusive(path: &Path) -> Result<Self, PlmDbError> {
+        let conn = Connection::open(path).map_err(at("open"))?;
+        crate::store::claim_exclusive(
+            &conn,
+            "claim the license manager database (is a weblm server using it?)",
+        )
+        .map_err(|(op, e)| at(op)(e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(at("enable WAL"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
@@ -90,8 +114,37 @@ impl PlmDb {
         })
     }
 
+    #[cfg(test)]
+    fn probe(&self) -> rusqlite::Result<i64> {
+        self.conn()
+            .query_row("SELECT count(*) FROM plm_state", [], |r| r.get(0))
+    }
+
     /// The connection (statements are atomic, so a poisoned lock is safe to reuse).
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exclusive_owner_refuses_a_second_opener_and_releases_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("plm.db");
+        let owner = PlmDb::open_exclusive(&p).unwrap();
+        assert_eq!(owner.probe().unwrap(), 0);
+        let e = PlmDb::open(&p).unwrap_err();
+        assert!(e.to_string().contains("weblm server"), "{e}");
+        let e = PlmDb::open_exclusive(&p).unwrap_err();
+        assert!(e.to_string().contains("weblm server"), "{e}");
+        drop(owner);
+        let shared = PlmDb::open(&p).unwrap();
+        assert_eq!(shared.probe().unwrap(), 0);
+        // Shared openers do not exclude each other.
+        let other = PlmDb::open(&p).unwrap();
+        assert_eq!(other.probe().unwrap(), 0);
     }
 }

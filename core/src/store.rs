@@ -81,6 +81,22 @@ CREATE TABLE IF NOT EXISTS trial_first_use (
     PRIMARY KEY (feature_id, position));
 ";
 
+/// Claims `conn`'s database for this connection alone, now, without waiting (SQLite
+/// `locking_mode=EXCLUSIVE` and an exclusive transaction), and leaves the busy timeout at 0;
+/// the lock is held until the connection closes (the OS drops it if the process dies). On
+/// failure: the step that failed (`claim_op` for the claim itself) and SQLite's error.
+pub(crate) fn claim_exclusive(
+    conn: &Connection,
+    claim_op: &'static str,
+) -> Result<(), (&'static str, rusqlite::Error)> {
+    conn.busy_timeout(std::time::Duration::ZERO)
+        .map_err(|e| ("set busy timeout", e))?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .map_err(|e| ("set exclusive locking", e))?;
+    conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+        .map_err(|e| (claim_op, e))
+}
+
 impl Store {
     /// Opens (creating if needed) the state database at `path`.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
@@ -89,13 +105,11 @@ impl Store {
         // grant from their own in-memory counts and together exceed the entitlement. The
         // exclusive lock is claimed now, without waiting, and held until the store closes (the
         // OS drops it if the process dies). It also keeps the WAL index in process memory.
-        conn.busy_timeout(std::time::Duration::ZERO)
-            .map_err(at("set busy timeout"))?;
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
-            .map_err(at("set exclusive locking"))?;
-        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").map_err(at(
+        claim_exclusive(
+            &conn,
             "claim the state database (is another weblm process using it?)",
-        ))?;
+        )
+        .map_err(|(op, e)| at(op)(e))?;
         let sync = match durability {
             Durability::Process => "NORMAL",
             Durability::Full => "FULL",

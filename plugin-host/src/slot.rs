@@ -325,6 +325,7 @@ pub struct ComplianceHook {
     slot: PluginSlot,
     native: Arc<dyn Compliance>,
     fallback: Fallback,
+    name: String,
 }
 
 impl ComplianceHook {
@@ -336,6 +337,7 @@ impl ComplianceHook {
     pub fn with(native: Arc<dyn Compliance>, fallback: Fallback) -> Self {
         ComplianceHook {
             slot: PluginSlot::new(Hook::Compliance),
+            name: format!("hook:compliance({})", native.name()),
             native,
             fallback,
         }
@@ -368,6 +370,26 @@ impl ComplianceHook {
             .map_err(|m| native_fault(name, Hook::Compliance, Fault::MalformedOutput(m)))?;
         check_decision(input, d.mode as u32, d.until)
             .map_err(|f| native_fault(name, Hook::Compliance, f.into()))
+    }
+}
+
+/// The hook as a [`Compliance`] policy, so a license manager (`weblm_core::plm::Plm`) can run
+/// on it: the installed plugin decides, and its failures take the hook's fallback (native by
+/// default; with [`Fallback::Refuse`] the plugin's error is returned). The decision is checked
+/// again by the caller ([`check_decision`]).
+impl Compliance for ComplianceHook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn decide(
+        &self,
+        input: &ComplianceInput,
+        config: &ComplianceConfig,
+    ) -> Result<ComplianceDecision, String> {
+        // A fault the fallback answered is counted on the slot (`PluginSlot::fallbacks`).
+        ComplianceHook::decide(self, input, config)
+            .map(|ev| ev.value)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -2,6 +2,7 @@
 //! `show`, `verify`, `entitlements`. `demo` runs the whole path end to end.
 
 mod alloc_cmd;
+mod compliance_cmd;
 mod plugin_cmd;
 
 use std::path::{Path, PathBuf};
@@ -157,6 +158,10 @@ enum Cmd {
     /// Compliance alerts from a license manager database.
     #[command(subcommand)]
     Alerts(alloc_cmd::AlertsCmd),
+    /// The Cisco-style license manager of a server configuration (trial, over-use,
+    /// deactivation, analysis, contact), run while the server is stopped.
+    #[command(subcommand)]
+    Compliance(compliance_cmd::ComplianceCmd),
 }
 
 #[derive(clap::Args)]
@@ -363,6 +368,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Zones(c) => alloc_cmd::zones(c),
         Cmd::Pak(c) => alloc_cmd::pak(c),
         Cmd::Alerts(c) => alloc_cmd::alerts(c),
+        Cmd::Compliance(c) => compliance_cmd::run(c),
         Cmd::Plugin(cmd) => plugin_cmd::run_plugin(cmd),
         Cmd::Distribute(a) => plugin_cmd::run_distribute(a),
         Cmd::Serve {

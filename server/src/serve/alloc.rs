@@ -47,9 +47,7 @@ impl From<PakError> for ApiError {
 }
 
 fn plm_db(app: &App) -> Result<Arc<PlmDb>, ApiError> {
-    PlmDb::open(&app.config.sibling(".plm.db"))
-        .map(Arc::new)
-        .map_err(|e| ApiError::unavailable(e.to_string()))
+    Ok(app.plm_db.clone())
 }
 
 /// `?licenses=N` of the planner.
@@ -121,12 +119,9 @@ pub async fn fulfil_pak(
     app.admin(&headers)?;
     let Json(r) = body.map_err(json_error)?;
     let now = app.clock.now();
-    Ok(Json(PakRegistry::new(plm_db(&app)?).fulfil(
-        &id,
-        &r.system_id,
-        r.count,
-        now,
-    )?))
+    let f = PakRegistry::new(plm_db(&app)?).fulfil(&id, &r.system_id, r.count, now)?;
+    super::compliance::licenses_changed(&app).await?;
+    Ok(Json(f))
 }
 
 /// Body of `POST /v1/admin/rehost`.
@@ -146,9 +141,9 @@ pub async fn rehost(
     app.admin(&headers)?;
     let Json(r) = body.map_err(json_error)?;
     let now = app.clock.now();
-    Ok(Json(
-        PakRegistry::new(plm_db(&app)?).rehost(&r.from, &r.to, now)?,
-    ))
+    let moved = PakRegistry::new(plm_db(&app)?).rehost(&r.from, &r.to, now)?;
+    super::compliance::licenses_changed(&app).await?;
+    Ok(Json(moved))
 }
 
 /// `?system=S`.

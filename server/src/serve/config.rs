@@ -182,6 +182,9 @@ pub struct ServeConfig {
     pub master: Option<MasterConfig>,
     /// Local settings (role = local).
     pub local: Option<LocalConfig>,
+    /// The Cisco-style license manager (SPEC §7): trial, over-use, deactivation, alerts. See
+    /// [`super::compliance`]; absent: not run.
+    pub compliance: Option<super::compliance::ComplianceSection>,
 }
 
 fn standard() -> Role {
@@ -226,6 +229,20 @@ impl ServeConfig {
         if let Some(l) = c.local.as_mut() {
             fix(&mut l.master_public_key);
         }
+        let system = c
+            .host_id
+            .clone()
+            .or_else(|| c.local.as_ref().map(|l| l.name.clone()));
+        if let Some(cs) = c.compliance.as_mut() {
+            if let Some(p) = cs.plugin.as_mut() {
+                fix(p);
+            }
+            if !cs.system_id_given {
+                if let Some(s) = system {
+                    cs.plm.system_id = s;
+                }
+            }
+        }
         c.check().map_err(err)?;
         Ok(c)
     }
@@ -267,6 +284,9 @@ impl ServeConfig {
                     return Err("role local needs a [local] section".into());
                 }
             }
+        }
+        if let Some(cs) = &self.compliance {
+            cs.check()?;
         }
         if self.role == Role::Master {
             let m = self
@@ -340,6 +360,38 @@ token = "client-token-1"
         assert!(c
             .sibling(".peaks.json")
             .ends_with("state/ledger.db.peaks.json"));
+    }
+
+    #[test]
+    fn the_compliance_section_mixes_license_manager_and_server_keys() {
+        let c = load(&format!(
+            "{BASE}\n[compliance]\nfeature = \"VOIP\"\ntrial_days = 90\n\
+             license_manager_url = \"http://127.0.0.1:9\"\nwebhook_timeout_ms = 250\n"
+        ))
+        .unwrap();
+        let cs = c.compliance.unwrap();
+        assert_eq!(cs.plm.feature, "VOIP");
+        assert_eq!(cs.plm.trial_days, 90);
+        assert_eq!(cs.plm.check_period_days, 30, "defaults stay");
+        assert_eq!(cs.plm.system_id, "h", "system_id defaults to host_id");
+        assert_eq!(
+            cs.license_manager_url.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(cs.webhook_timeout_ms, 250);
+        let c = load(&format!("{BASE}\n[compliance]\nsystem_id = \"cwms-9\"\n")).unwrap();
+        assert_eq!(c.compliance.unwrap().plm.system_id, "cwms-9");
+        for (bad, named) in [
+            ("trial_dayz = 3", "trial_dayz"),
+            ("webhook_url = 7", "webhook_url"),
+            ("plugin = \"p.wasm\"", "plugin_sha256"),
+            ("license_manager_url = \"https://x\"", "license_manager_url"),
+            ("webhook_timeout_ms = 0", "webhook_timeout_ms"),
+            ("analysis_hour = \"two\"", "analysis_hour"),
+        ] {
+            let e = load(&format!("{BASE}\n[compliance]\n{bad}\n")).unwrap_err();
+            assert!(e.to_string().contains(named), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! lets in-flight ones finish, and flushes the state before exit.
 
 pub mod alloc;
+pub mod compliance;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -52,6 +53,11 @@ pub struct App {
     pub master: Option<ewl::Master>,
     /// Local side of Enterprise Wide Licensing.
     pub local: Option<ewl::Local>,
+    /// The license manager database (`<state_db>.plm.db`: PAKs, installed licenses, alerts,
+    /// compliance state), held exclusively while the server runs.
+    pub plm_db: Arc<weblm_core::plm_db::PlmDb>,
+    /// The Cisco-style license manager, when `[compliance]` is configured.
+    pub compliance: Option<compliance::Manager>,
 }
 
 /// Who is calling.
@@ -155,21 +161,26 @@ fn load_verified(config: &ServeConfig) -> Result<VerifiedLicense> {
     .with_context(|| format!("loading license {}", lic.display()))
 }
 
+/// The clock of a server with `config`: the system clock, or (TEST ONLY, `test_clock = true`)
+/// a manual clock that continues from where it was last moved to (`<state_db>.test_clock`),
+/// so a restarted server and the `weblm compliance` command see the same time.
+pub fn clock_for(config: &ServeConfig) -> (Arc<dyn Clock>, Option<ManualClock>) {
+    if !config.test_clock {
+        return (Arc::new(SystemClock), None);
+    }
+    tracing::warn!("TEST-ONLY manual clock enabled: POST /v1/admin/test/clock moves time");
+    let saved = std::fs::read_to_string(config.sibling(".test_clock"))
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .map(Timestamp);
+    let start = config.test_clock_start.unwrap_or_else(|| SystemClock.now());
+    let m = ManualClock::new(saved.map_or(start, |s| s.max(start)));
+    (Arc::new(m.clone()), Some(m))
+}
+
 /// Builds the application state: opens the ledger, the EWL side, the peaks.
 pub fn build(config: ServeConfig) -> Result<Arc<App>> {
-    let (clock, manual): (Arc<dyn Clock>, Option<ManualClock>) = if config.test_clock {
-        tracing::warn!("TEST-ONLY manual clock enabled: POST /v1/admin/test/clock moves time");
-        // The test clock continues across restarts from where it was last moved to.
-        let saved = std::fs::read_to_string(config.sibling(".test_clock"))
-            .ok()
-            .and_then(|t| t.trim().parse::<i64>().ok())
-            .map(Timestamp);
-        let start = config.test_clock_start.unwrap_or_else(|| SystemClock.now());
-        let m = ManualClock::new(saved.map_or(start, |s| s.max(start)));
-        (Arc::new(m.clone()), Some(m))
-    } else {
-        (Arc::new(SystemClock), None)
-    };
+    let (clock, manual) = clock_for(&config);
     if let Some(dir) = config.state_db.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -179,6 +190,16 @@ pub fn build(config: ServeConfig) -> Result<Arc<App>> {
         .map(|c| (c.token.clone(), Arc::<str>::from(c.id.as_str())))
         .collect();
     let peaks = Peaks::load(&config.sibling(".peaks.json"));
+    let plm_db = compliance::open_db(&config.sibling(".plm.db"))?;
+    let manager = match &config.compliance {
+        Some(section) => Some(compliance::Manager::open(
+            section,
+            plm_db.clone(),
+            clock.clone(),
+            config.local.as_ref().map(|l| l.master_url.as_str()),
+        )?),
+        None => None,
+    };
     let mut app = App {
         clock: clock.clone(),
         manual,
@@ -187,6 +208,8 @@ pub fn build(config: ServeConfig) -> Result<Arc<App>> {
         peaks: Mutex::new(peaks),
         master: None,
         local: None,
+        plm_db,
+        compliance: manager,
         config,
     };
     match app.config.role {
@@ -231,6 +254,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/admin/rehost", post(alloc::rehost))
         .route("/v1/admin/licenses", get(alloc::licenses))
         .route("/v1/admin/alerts", get(alloc::alerts))
+        .route("/v1/compliance", get(compliance::status))
+        .route("/v1/admin/compliance/analyze", post(compliance::analyze))
+        .route("/v1/admin/compliance/sync", post(compliance::sync))
+        .route("/v1/admin/compliance/failover", post(compliance::failover))
+        .route("/v1/admin/compliance/history", get(compliance::history))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/openapi.yaml") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
@@ -295,6 +323,9 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
     if let Some(l) = &app.local {
         v["allocation"] = l.health(&app);
     }
+    if let Some(c) = &app.compliance {
+        v["service_available"] = json!(c.check_service().is_ok());
+    }
     Json(v)
 }
 
@@ -304,6 +335,9 @@ async fn acquire(
     body: Result<Json<AcquireRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<AcquireResponse>), ApiError> {
     let client = app.client(&headers)?;
+    if let Some(c) = &app.compliance {
+        c.check_service()?;
+    }
     let Json(req) = body.map_err(json_error)?;
     check_name("feature", &req.feature)?;
     check_name("version", &req.version)?;
@@ -347,6 +381,9 @@ async fn renew(
 ) -> Result<Json<RenewResponse>, ApiError> {
     let client = app.client(&headers)?;
     let id = lease_path(id)?;
+    if let Some(c) = &app.compliance {
+        c.check_service()?;
+    }
     if let Some(l) = &app.local {
         l.check_lapse(&app);
     }
@@ -541,7 +578,7 @@ async fn test_clock(
     Ok(Json(json!({ "time": m.now() })))
 }
 
-/// Periodic work: peaks, EWL pushes, lapses and returns.
+/// Periodic work: peaks, EWL pushes, lapses and returns, the license manager's tick.
 async fn maintenance(app: &Arc<App>) {
     app.sample_peaks();
     if let Some(ledger) = app.ledger() {
@@ -554,6 +591,7 @@ async fn maintenance(app: &Arc<App>) {
         l.check_lapse(app);
         ewl::Local::return_unused(app).await;
     }
+    compliance::maintain(app).await;
 }
 
 /// Runs the server until SIGTERM or Ctrl-C. Prints `listening on ADDR` on stdout when ready.
