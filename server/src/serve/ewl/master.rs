@@ -494,6 +494,27 @@ impl Master {
     }
 }
 
+/// The common start of a local's count request (borrow, return): this server is a master, the
+/// caller is one of its locals, the body parses and its count is in range.
+fn local_count_request<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+    body: Result<Json<CountRequest>, JsonRejection>,
+) -> Result<(&'a Master, String, CountRequest, u32), ApiError> {
+    let m = app
+        .master
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("not a master"))?;
+    let name = m.local_of(app, headers)?;
+    let Json(req) = body.map_err(json_error)?;
+    let count = check_count(req.count)?;
+    Ok((m, name, req, count))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
 /// `POST /v1/ewl/borrow` (master; a local's token): lend floating licenses to a local by
 /// growing its allocation; answers the new signed allocation.
 pub async fn borrow(
@@ -501,13 +522,7 @@ pub async fn borrow(
     headers: HeaderMap,
     body: Result<Json<CountRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let m = app
-        .master
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("not a master"))?;
-    let name = m.local_of(&app, &headers)?;
-    let Json(req) = body.map_err(json_error)?;
-    let count = check_count(req.count)?;
+    let (m, name, req, count) = local_count_request(&app, &headers, body)?;
     let ledger = app.ledger().expect("master ledger");
     let now = app.clock.now();
     let mut locals = m.locals.lock().unwrap_or_else(|p| p.into_inner());
@@ -536,9 +551,7 @@ pub async fn borrow(
         }
     };
     let counts = Master::lease_counts(&ledger, st);
-    let issued = m
-        .issue(now, &name, st, &counts)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let issued = m.issue(now, &name, st, &counts).map_err(internal)?;
     st.pending_push = None;
     st.last_ack = Some(now);
     tracing::info!(local = %name, feature = %k.0, asked = count, lent = after - before, "floating licenses lent to a local");
@@ -554,13 +567,7 @@ pub async fn give_back(
     headers: HeaderMap,
     body: Result<Json<CountRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let m = app
-        .master
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("not a master"))?;
-    let name = m.local_of(&app, &headers)?;
-    let Json(req) = body.map_err(json_error)?;
-    let count = check_count(req.count)?;
+    let (m, name, req, count) = local_count_request(&app, &headers, body)?;
     let ledger = app.ledger().expect("master ledger");
     let now = app.clock.now();
     let mut locals = m.locals.lock().unwrap_or_else(|p| p.into_inner());
@@ -570,9 +577,7 @@ pub async fn give_back(
     let k = (req.feature.clone(), req.version.clone());
     let c = counts.get(&k).copied().unwrap_or(0);
     counts.insert(k, c.saturating_sub(count));
-    let issued = m
-        .issue(now, &name, st, &counts)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let issued = m.issue(now, &name, st, &counts).map_err(internal)?;
     let env = issued.envelope.clone();
     st.pending_push = None;
     st.pending_ack = Some(issued);
