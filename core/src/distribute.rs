@@ -275,12 +275,39 @@ pub fn check_distribution(
 /// memory without an intermediate vector. Same checks, same faults.
 pub fn check_shares<I>(input: &DistributeInput, raw: I) -> Result<Distribution, DistributionFault>
 where
-    I: Iterator<Item = (u32, i64)> + Clone,
+    I: ExactSizeIterator<Item = (u32, i64)> + Clone,
 {
-    // Fast path, one pass: the answer names every bucket once, in input order (what the native
-    // policies and the seed plugins return). Same checks, no hash map. The first entry that
-    // breaks a rule here is also the first the general path would report, since every entry
-    // before it names a distinct known bucket.
+    // Fastest path, what the native policies and the seed plugins return: the answer names
+    // every bucket once, in input order, and keeps every rule. One branch-free pass checks all
+    // of that (an id in its place, `0 <= count <= cap` as one unsigned compare, the sum), then
+    // the shares are collected. Any failure goes on to the passes below, which name the first
+    // fault exactly as before.
+    if raw.len() == input.buckets.len() {
+        let mut ok = true;
+        // When `ok` each count is at most u32::MAX, so the sum of fewer than 2^32 of them
+        // cannot wrap; when not `ok` the sum is not used.
+        let mut sum: u64 = 0;
+        for (b, (id, count)) in input.buckets.iter().zip(raw.clone()) {
+            ok &= (id == b.id) & ((count as u64) <= b.cap as u64);
+            sum = sum.wrapping_add(count as u64);
+        }
+        if ok && sum <= input.total as u64 {
+            return Ok(Distribution {
+                shares: input
+                    .buckets
+                    .iter()
+                    .zip(raw)
+                    .map(|(b, (_, count))| Share {
+                        id: b.id,
+                        count: count as u32,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    // In input order, one pass: same checks, no hash map. The first entry that breaks a rule
+    // here is also the first the general path would report, since every entry before it names
+    // a distinct known bucket.
     let mut it = raw.clone();
     let mut out = Vec::with_capacity(input.buckets.len());
     let mut sum: u128 = 0;
@@ -572,6 +599,75 @@ mod tests {
             check_shares(&inp, [(1, 6), (2, 5)].into_iter()),
             Err(DistributionFault::AboveTotal { sum: 11, total: 10 })
         );
+    }
+
+    /// The validator's rules, plainly: entries in the order given, the first broken rule wins,
+    /// the sum last.
+    fn plain_check(
+        input: &DistributeInput,
+        raw: &[(u32, i64)],
+    ) -> Result<Vec<u32>, DistributionFault> {
+        let mut counts: Vec<Option<u32>> = vec![None; input.buckets.len()];
+        let mut sum: u128 = 0;
+        for &(id, count) in raw {
+            let i = input
+                .buckets
+                .iter()
+                .position(|b| b.id == id)
+                .ok_or(DistributionFault::UnknownBucket(id))?;
+            if counts[i].is_some() {
+                return Err(DistributionFault::DuplicateBucket(id));
+            }
+            if count < 0 {
+                return Err(DistributionFault::Negative { id, count });
+            }
+            let cap = input.buckets[i].cap;
+            if count > cap as i64 {
+                return Err(DistributionFault::AboveCap { id, count, cap });
+            }
+            counts[i] = Some(count as u32);
+            sum += count as u128;
+        }
+        if sum > input.total as u128 {
+            return Err(DistributionFault::AboveTotal {
+                sum,
+                total: input.total,
+            });
+        }
+        Ok(counts.into_iter().map(|c| c.unwrap_or(0)).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// Answers that list every bucket in order (the fast path), with counts around 0 and
+        /// the caps (u32::MAX and beyond included), sometimes one id changed or one entry
+        /// dropped or repeated: the validator agrees with the plain rules, fault for fault.
+        #[test]
+        fn validator_equals_the_plain_rules(
+            inp in arb_input(),
+            deltas in proptest::collection::vec(
+                prop_oneof![-2i64..3, Just(i64::MIN), Just(u32::MAX as i64 + 1)], 12),
+            from_cap in proptest::collection::vec(any::<bool>(), 12),
+            edit in 0usize..40,
+        ) {
+            let mut raw: Vec<(u32, i64)> = inp
+                .buckets
+                .iter()
+                .zip(deltas.iter().zip(&from_cap))
+                .map(|(b, (&d, &c))| {
+                    let base = if c && b.cap != u32::MAX { b.cap as i64 } else { 0 };
+                    (b.id, base.saturating_add(d))
+                })
+                .collect();
+            match (edit % 4, raw.len()) {
+                (_, 0) | (0, _) => {}
+                (1, n) => raw[edit % n].0 = 2,        // an id not in the input (ids are 3k+1)
+                (2, n) => { raw.remove(edit % n); }
+                (_, n) => raw.push(raw[edit % n]),
+            }
+            let got = check_distribution(&inp, &raw).map(|d| counts(&d));
+            prop_assert_eq!(got, plain_check(&inp, &raw));
+        }
     }
 
     fn arb_input() -> impl Strategy<Value = DistributeInput> {

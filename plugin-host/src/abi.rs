@@ -194,7 +194,7 @@ pub fn decode_distribute(out: &[u8]) -> Result<Vec<(u32, i64)>, String> {
 /// header's length has been checked; what [`decode_distribute`] collects.
 pub fn distribute_entries(
     out: &[u8],
-) -> Result<impl Iterator<Item = (u32, i64)> + Clone + '_, String> {
+) -> Result<impl ExactSizeIterator<Item = (u32, i64)> + Clone + '_, String> {
     let r = R(out);
     let m = r.u32(0)? as usize;
     r.exact_len(8usize.saturating_add(m.saturating_mul(16)))?;
