@@ -23,6 +23,20 @@
 //!    [`Rounding::LargestRemainder`]: by `(L·w_i) mod W` descending, then as PriorityFirst.
 //!
 //! Shares are returned in input order. Buckets with weight 0 always receive 0.
+//!
+//! ## How the receivers are found
+//! Each eligible bucket (weight > 0, below its cap) receives at most one license in step 2, so
+//! the receivers are the first `R` eligible buckets in the remainder order; their order among
+//! themselves does not matter, so nothing is sorted. For [`Rounding::PriorityFirst`] with every
+//! eligible priority below 64 (the same algorithm as the `ep_zones` plugin), the floors pass
+//! counts the eligible buckets per priority; if there are at most `R`, each receives one.
+//! Otherwise `p*` is the priority of the `R`-th eligible bucket: every eligible bucket of a
+//! priority before `p*` receives one, and of priority `p*` the `need` buckets with the smallest
+//! keys, found by a selection over `(key, index)` pairs by key (O(n)). This is exact because
+//! the SplitMix64 outputs for one seed are pairwise distinct (the states `seed + i·γ` differ for
+//! i < 2^64 since γ is odd, and the output mix is a bijection): the index never breaks a tie.
+//! [`Rounding::LargestRemainder`], and PriorityFirst with an eligible priority of 64 or more,
+//! select the first `R` of the `(rank, priority, key, index)` tuples instead.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -198,6 +212,11 @@ pub fn tie_keys(seed: u64, n: usize) -> Vec<u64> {
     (0..n).map(|_| g.next()).collect()
 }
 
+/// Priorities below this are counted per priority in the floors pass, for the threshold
+/// selection of [`Rounding::PriorityFirst`]; an eligible bucket with a larger priority sends the
+/// input to the general selection.
+const COUNTED: usize = 64;
+
 /// SPEC §6 zone rounding as a pure function; see the module documentation for the exact rule.
 pub fn distribute(
     input: &DistributeInput,
@@ -207,48 +226,134 @@ pub fn distribute(
     let b = &input.buckets;
     let total = input.total as u64;
     let sum_w: u64 = b.iter().map(|x| x.weight as u64).sum();
-    let mut counts = vec![0u32; b.len()];
     if sum_w == 0 || total == 0 {
-        return Ok(shares(b, &counts));
+        let zero = |x: &Bucket| Share { id: x.id, count: 0 };
+        return Ok(Distribution {
+            shares: b.iter().map(zero).collect(),
+        });
     }
-    let mut floors_sum: u64 = 0;
-    let mut frac = vec![0u64; b.len()];
-    for (i, x) in b.iter().enumerate() {
-        let prod = total * x.weight as u64;
-        let fl = prod / sum_w;
-        frac[i] = prod % sum_w;
-        floors_sum += fl;
+    // Floors and caps; the eligible buckets (weight > 0, below the cap) counted per priority.
+    let mut out: Vec<Share> = Vec::with_capacity(b.len());
+    let mut per = [0u32; COUNTED];
+    let mut wide = false;
+    let mut floors: u64 = 0;
+    for x in b {
+        let fl = total * x.weight as u64 / sum_w;
+        floors += fl;
         // fl <= total <= u32::MAX
-        counts[i] = (fl as u32).min(x.cap);
-    }
-    let remainder = (total - floors_sum) as usize;
-    if remainder > 0 {
-        // Each eligible bucket (weight > 0, below its cap) receives at most one license, so
-        // the receivers are the first `remainder` eligible buckets in the remainder order: a
-        // selection finds them in O(n); their order among themselves does not matter.
-        let mut g = SplitMix64::new(input.seed);
-        let mut eligible: Vec<(u64, u32, u64, u32)> = Vec::with_capacity(b.len());
-        for (i, x) in b.iter().enumerate() {
-            let key = g.next();
-            if x.weight > 0 && counts[i] < x.cap {
-                // (largest-remainder rank, priority, key, index); the rank is 0 for
-                // PriorityFirst and `u64::MAX - frac` for LargestRemainder (larger first).
-                let rank = match rounding {
-                    Rounding::PriorityFirst => 0,
-                    Rounding::LargestRemainder => u64::MAX - frac[i],
-                };
-                eligible.push((rank, x.priority, key, i as u32));
+        let count = (fl as u32).min(x.cap);
+        if x.weight > 0 && count < x.cap {
+            match per.get_mut(x.priority as usize) {
+                Some(k) => *k += 1,
+                None => wide = true,
             }
         }
-        if eligible.len() > remainder {
-            eligible.select_nth_unstable(remainder - 1);
-            eligible.truncate(remainder);
-        }
-        for &(_, _, _, i) in &eligible {
-            counts[i as usize] += 1;
+        out.push(Share { id: x.id, count });
+    }
+    let remainder = (total - floors) as usize;
+    if remainder > 0 {
+        match rounding {
+            Rounding::PriorityFirst if !wide => {
+                by_threshold(b, &mut out, &per, remainder, input.seed)
+            }
+            _ => by_selection(b, &mut out, remainder, input.seed, rounding, total, sum_w),
         }
     }
-    Ok(shares(b, &counts))
+    Ok(Distribution { shares: out })
+}
+
+/// [`Rounding::PriorityFirst`] when every eligible bucket's priority is below [`COUNTED`]
+/// (`per[p]` eligible buckets of priority `p`): one license each to the first `remainder`
+/// eligible buckets by `(priority, key)`, found from two thresholds.
+fn by_threshold(
+    b: &[Bucket],
+    out: &mut [Share],
+    per: &[u32; COUNTED],
+    remainder: usize,
+    seed: u64,
+) {
+    let eligible: usize = per.iter().map(|&k| k as usize).sum();
+    if eligible <= remainder {
+        // Everyone eligible receives one.
+        give_one(b, out, u32::MAX);
+        return;
+    }
+    // p*, the priority of the remainder-th eligible bucket, and the eligible buckets before it
+    // (the loop stops at the latest at the last priority with eligible buckets, since
+    // eligible > remainder).
+    let (mut below, mut p) = (0usize, 0usize);
+    while below + (per[p] as usize) < remainder {
+        below += per[p] as usize;
+        p += 1;
+    }
+    let (p_star, need, class_len) = (p as u32, remainder - below, per[p] as usize);
+    if need == class_len {
+        // The whole of priority p* receives one too.
+        give_one(b, out, p_star);
+        return;
+    }
+    // Priorities before p* receive one; priority p* is collected as (key, index) and its `need`
+    // smallest keys receive one.
+    let mut g = SplitMix64::new(seed);
+    let mut class: Vec<(u64, u32)> = Vec::with_capacity(class_len);
+    for (i, (s, x)) in out.iter_mut().zip(b).enumerate() {
+        let key = g.next();
+        if x.weight > 0 && s.count < x.cap {
+            if x.priority < p_star {
+                s.count += 1;
+            } else if x.priority == p_star {
+                class.push((key, i as u32));
+            }
+        }
+    }
+    // The keys are pairwise distinct, so the `need` smallest are well defined without the index.
+    class.select_nth_unstable_by_key(need - 1, |e| e.0);
+    for &(_, i) in &class[..need] {
+        out[i as usize].count += 1;
+    }
+}
+
+/// One license to every eligible bucket of priority `last` or before.
+fn give_one(b: &[Bucket], out: &mut [Share], last: u32) {
+    for (s, x) in out.iter_mut().zip(b) {
+        if x.weight > 0 && s.count < x.cap && x.priority <= last {
+            s.count += 1;
+        }
+    }
+}
+
+/// Any rounding and any priorities: one license each to the first `remainder` eligible buckets
+/// by `(largest-remainder rank, priority, key, index)`, found by a selection over those tuples.
+fn by_selection(
+    b: &[Bucket],
+    out: &mut [Share],
+    remainder: usize,
+    seed: u64,
+    rounding: Rounding,
+    total: u64,
+    sum_w: u64,
+) {
+    let mut g = SplitMix64::new(seed);
+    let mut eligible: Vec<(u64, u32, u64, u32)> = Vec::with_capacity(b.len());
+    for (i, (s, x)) in out.iter().zip(b).enumerate() {
+        let key = g.next();
+        if x.weight > 0 && s.count < x.cap {
+            // The rank is 0 for PriorityFirst and `u64::MAX - (L·w mod W)` for
+            // LargestRemainder (larger fractions first).
+            let rank = match rounding {
+                Rounding::PriorityFirst => 0,
+                Rounding::LargestRemainder => u64::MAX - total * x.weight as u64 % sum_w,
+            };
+            eligible.push((rank, x.priority, key, i as u32));
+        }
+    }
+    if eligible.len() > remainder {
+        eligible.select_nth_unstable(remainder - 1);
+        eligible.truncate(remainder);
+    }
+    for &(_, _, _, i) in &eligible {
+        out[i as usize].count += 1;
+    }
 }
 
 fn shares(b: &[Bucket], counts: &[u32]) -> Distribution {
@@ -671,7 +776,13 @@ mod tests {
     }
 
     fn arb_input() -> impl Strategy<Value = DistributeInput> {
-        let one = (0u32..50, 1u32..4, prop_oneof![0u32..60, Just(u32::MAX)]);
+        // Mostly EP's small priorities (the threshold selection), some around and above 64 (the
+        // general selection).
+        let one = (
+            0u32..50,
+            prop_oneof![8 => 1u32..4, 1 => 62u32..66, 1 => Just(u32::MAX)],
+            prop_oneof![0u32..60, Just(u32::MAX)],
+        );
         (
             prop_oneof![Just(0u32), 0u32..200, Just(u32::MAX)],
             any::<u64>(),
@@ -686,6 +797,298 @@ mod tests {
                     .map(|(i, (w, p, c))| bucket(i as u32 * 3 + 1, w, p, c))
                     .collect(),
             })
+    }
+
+    /// Larger inputs (up to 300 buckets, or exactly one), each with its priorities drawn from one
+    /// small set, some of them reaching 64 and beyond (the general selection); totals a share
+    /// of the weights (large remainders, only some eligible buckets receiving one), a few, 0 or
+    /// `u32::MAX`; caps and zero weights that make buckets ineligible.
+    fn arb_large_input() -> impl Strategy<Value = DistributeInput> {
+        let one = (
+            prop_oneof![8 => 0u32..50, 2 => Just(0u32), 1 => 0u32..1_000_000, 1 => Just(u32::MAX)],
+            any::<usize>(),
+            prop_oneof![3 => Just(u32::MAX), 3 => 0u32..40, 1 => Just(0u32)],
+        );
+        let palette: [Vec<u32>; 8] = [
+            vec![1],
+            vec![1, 2, 3],
+            vec![0, 1, 2, 3, 4, 5],
+            vec![1, 2, 4, 8, 16],
+            (0..64).collect(),
+            vec![1, 2, 63],
+            vec![1, 2, 64],
+            vec![3, 63, 64, 1_000, u32::MAX],
+        ];
+        (
+            prop_oneof![
+                6 => (0u64..=120).prop_map(Total::Percent),
+                1 => (0u32..20).prop_map(Total::Exactly),
+                1 => Just(Total::Exactly(u32::MAX)),
+            ],
+            any::<u64>(),
+            prop_oneof![
+                1 => proptest::collection::vec(one.clone(), 1..=1),
+                6 => proptest::collection::vec(one, 0..300),
+            ],
+            proptest::sample::select(palette.to_vec()),
+        )
+            .prop_map(|(total, seed, bs, priorities)| {
+                let buckets: Vec<Bucket> = bs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (w, p, c))| {
+                        bucket(i as u32 * 5 + 2, w, priorities[p % priorities.len()], c)
+                    })
+                    .collect();
+                let sum: u64 = buckets.iter().map(|x| x.weight as u64).sum();
+                let total = match total {
+                    Total::Percent(pct) => (sum * pct / 100).min(u32::MAX as u64) as u32,
+                    Total::Exactly(t) => t,
+                };
+                input(total, seed, buckets)
+            })
+    }
+
+    /// How [`arb_large_input`] picks the total.
+    #[derive(Clone, Copy, Debug)]
+    enum Total {
+        Percent(u64),
+        Exactly(u32),
+    }
+
+    /// Which selection `distribute(_, PriorityFirst)` needs for an input, worked out from the
+    /// rule (not from the implementation), to check that the strategies reach every one.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    enum Path {
+        /// No remainder to hand out (or nothing to share).
+        NoRemainder,
+        /// An eligible priority of 64 or more: the tuple selection.
+        General,
+        /// The remainder covers every eligible bucket.
+        AllEligible,
+        /// `p*` is the first priority with eligible buckets, which only partly receive one.
+        FirstPriority,
+        /// `p*` is a later priority, which only partly receives one.
+        LaterPriority,
+        /// The remainder ends exactly with the last bucket of priority `p*` (`need` == its size).
+        WholeClass,
+    }
+
+    fn path(inp: &DistributeInput) -> Path {
+        let b = &inp.buckets;
+        let total = inp.total as u64;
+        let w: u64 = b.iter().map(|x| x.weight as u64).sum();
+        if w == 0 || total == 0 {
+            return Path::NoRemainder;
+        }
+        let floors: u64 = b.iter().map(|x| total * x.weight as u64 / w).sum();
+        let remainder = total - floors;
+        if remainder == 0 {
+            return Path::NoRemainder;
+        }
+        let mut eligible: Vec<u32> = b
+            .iter()
+            .filter(|x| {
+                let got = ((total * x.weight as u64 / w) as u32).min(x.cap);
+                x.weight > 0 && got < x.cap
+            })
+            .map(|x| x.priority)
+            .collect();
+        if eligible.iter().any(|&p| p >= 64) {
+            return Path::General;
+        }
+        if eligible.len() as u64 <= remainder {
+            return Path::AllEligible;
+        }
+        eligible.sort_unstable();
+        let p_star = eligible[remainder as usize - 1];
+        if eligible.get(remainder as usize) != Some(&p_star) {
+            Path::WholeClass
+        } else if p_star == eligible[0] {
+            Path::FirstPriority
+        } else {
+            Path::LaterPriority
+        }
+    }
+
+    #[test]
+    fn the_strategies_reach_every_selection_path() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let mut seen: std::collections::HashMap<(bool, Path), usize> = Default::default();
+        for _ in 0..2_000 {
+            let small = arb_input().new_tree(&mut runner).unwrap().current();
+            *seen.entry((false, path(&small))).or_default() += 1;
+            let large = arb_large_input().new_tree(&mut runner).unwrap().current();
+            *seen.entry((true, path(&large))).or_default() += 1;
+        }
+        for large in [false, true] {
+            for p in [
+                Path::NoRemainder,
+                Path::General,
+                Path::AllEligible,
+                Path::FirstPriority,
+                Path::LaterPriority,
+                Path::WholeClass,
+            ] {
+                let n = seen.get(&(large, p)).copied().unwrap_or(0);
+                assert!(n >= 20, "large={large} {p:?}: {n} of 2000 inputs; {seen:?}");
+            }
+        }
+    }
+
+    /// `distribute` and [`reference`] agree, for both roundings; returns the PriorityFirst counts.
+    fn checked(inp: &DistributeInput) -> Vec<u32> {
+        for r in [Rounding::PriorityFirst, Rounding::LargestRemainder] {
+            assert_eq!(
+                counts(&distribute(inp, r).unwrap()),
+                reference(inp, r),
+                "{r:?}"
+            );
+        }
+        counts(&distribute(inp, Rounding::PriorityFirst).unwrap())
+    }
+
+    /// The indices among `of` with the `need` smallest tie keys for `seed` over `n` buckets.
+    fn smallest_keys(seed: u64, n: usize, of: &[usize], need: usize) -> Vec<usize> {
+        let keys = tie_keys(seed, n);
+        let mut v = of.to_vec();
+        v.sort_by_key(|&i| keys[i]);
+        v.truncate(need);
+        v.sort_unstable();
+        v
+    }
+
+    /// Weight-1 buckets (ids 1..), so with `total` below their number every floor is 0 and the
+    /// remainder is `total`.
+    fn unit_buckets(priorities: &[u32], caps: &[u32]) -> Vec<Bucket> {
+        priorities
+            .iter()
+            .zip(caps)
+            .enumerate()
+            .map(|(i, (&p, &c))| bucket(i as u32 + 1, 1, p, c))
+            .collect()
+    }
+
+    #[test]
+    fn remainder_covers_every_eligible_bucket() {
+        // W = 4 (the zero-weight bucket adds nothing), floors 0; eligible: buckets 3 and 4
+        // (bucket 1 and 5 are capped at 0, bucket 2 has weight 0).
+        let mut bs = unit_buckets(&[1, 1, 2, 1, 3], &[0, 9, 9, 9, 0]);
+        bs[1].weight = 0;
+        // R = 3 > 2 eligible: each receives one, the third stays unused.
+        let d = distribute(&input(3, 5, bs.clone()), Rounding::PriorityFirst).unwrap();
+        assert_eq!(counts(&d), vec![0, 0, 1, 1, 0]);
+        assert_eq!(d.sum(), 2);
+        assert_eq!(checked(&input(3, 5, bs.clone())), vec![0, 0, 1, 1, 0]);
+        // R = 2 = eligible.
+        assert_eq!(checked(&input(2, 5, bs)), vec![0, 0, 1, 1, 0]);
+        // One zone takes the whole total, whatever its priority.
+        for p in [0, 1, 63, 64, u32::MAX] {
+            assert_eq!(checked(&input(7, 1, vec![bucket(9, 3, p, 100)])), vec![7]);
+        }
+    }
+
+    #[test]
+    fn threshold_in_the_first_priority() {
+        // R = 2 among four eligible buckets of priority 1: the two smallest keys win; priority 2
+        // gets nothing.
+        let pr = [2, 1, 1, 2, 1, 2, 1];
+        for seed in 0..50 {
+            let got = checked(&input(2, seed, unit_buckets(&pr, &[9; 7])));
+            let mut want = vec![0; 7];
+            for i in smallest_keys(seed, 7, &[1, 2, 4, 6], 2) {
+                want[i] = 1;
+            }
+            assert_eq!(got, want, "seed {seed}");
+        }
+        // The same with priority 0, the first counted priority.
+        let pr = [1, 0, 0, 1, 0];
+        for seed in 0..50 {
+            let got = checked(&input(1, seed, unit_buckets(&pr, &[9; 5])));
+            let mut want = vec![0; 5];
+            for i in smallest_keys(seed, 5, &[1, 2, 4], 1) {
+                want[i] = 1;
+            }
+            assert_eq!(got, want, "seed {seed}");
+        }
+    }
+
+    /// Priorities 1 (two eligible, one at weight 0), 2 (one eligible, one capped at 0),
+    /// 3 (four), none of 4, 5 (two); weight 1 each otherwise, so the remainder is the total.
+    fn tiers() -> Vec<Bucket> {
+        let pr = [3, 1, 5, 2, 3, 1, 3, 2, 5, 3, 1];
+        let caps = [9, 9, 9, 0, 9, 9, 9, 9, 9, 9, 9];
+        let mut bs = unit_buckets(&pr, &caps);
+        bs[10].weight = 0;
+        bs
+    }
+
+    #[test]
+    fn threshold_in_a_later_priority() {
+        let (prio1_2, prio3, prio5) = ([1, 5, 7], [0, 4, 6, 9], [2, 8]);
+        for seed in 0..50 {
+            // R = 5: priorities 1 and 2 (3 buckets), then 2 of the 4 of priority 3.
+            let got = checked(&input(5, seed, tiers()));
+            let mut want = vec![0; 11];
+            for i in prio1_2 {
+                want[i] = 1;
+            }
+            for i in smallest_keys(seed, 11, &prio3, 2) {
+                want[i] = 1;
+            }
+            assert_eq!(got, want, "seed {seed}");
+            // R = 8: all of 1, 2 and 3 (7 buckets), the empty priority 4 passed, 1 of the 2
+            // of priority 5.
+            let got = checked(&input(8, seed, tiers()));
+            let mut want = vec![0; 11];
+            for i in prio1_2.iter().chain(&prio3) {
+                want[*i] = 1;
+            }
+            for i in smallest_keys(seed, 11, &prio5, 1) {
+                want[i] = 1;
+            }
+            assert_eq!(got, want, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn threshold_takes_a_whole_priority() {
+        // R = 7 ends exactly with the last of priority 3: priorities 1, 2, 3 all receive one,
+        // priority 5 nothing; R = 3 ends with priority 2.
+        for seed in 0..20 {
+            assert_eq!(
+                checked(&input(7, seed, tiers())),
+                vec![1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 0]
+            );
+            assert_eq!(
+                checked(&input(3, seed, tiers())),
+                vec![0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0]
+            );
+        }
+    }
+
+    #[test]
+    fn priorities_of_64_and_more_take_the_general_path() {
+        // Two of priority 1 and one of 100, R = 2: the priority-1 buckets.
+        let bs = unit_buckets(&[100, 1, 1], &[9; 3]);
+        assert_eq!(checked(&input(2, 3, bs)), vec![0, 1, 1]);
+        // 64 before 100 before 200 before u32::MAX.
+        let bs = unit_buckets(&[200, u32::MAX, 64, 100], &[9; 4]);
+        assert_eq!(checked(&input(1, 3, bs.clone())), vec![0, 0, 1, 0]);
+        assert_eq!(checked(&input(2, 3, bs.clone())), vec![0, 0, 1, 1]);
+        assert_eq!(checked(&input(3, 3, bs)), vec![1, 0, 1, 1]);
+        // 63 (counted) and 64 (not) in one input, R = 3: both of 63, then the smaller key of 64.
+        let pr = [64, 63, 64, 63, u32::MAX];
+        for seed in 0..50 {
+            let got = checked(&input(3, seed, unit_buckets(&pr, &[9; 5])));
+            let mut want = vec![0, 1, 0, 1, 0];
+            for i in smallest_keys(seed, 5, &[0, 2], 1) {
+                want[i] = 1;
+            }
+            assert_eq!(got, want, "seed {seed}");
+        }
     }
 
     /// The rule as the SPEC words it: one license at a time along the full remainder order.
@@ -732,6 +1135,13 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn selection_equals_the_one_at_a_time_rule(inp in arb_input()) {
+            for r in [Rounding::PriorityFirst, Rounding::LargestRemainder] {
+                prop_assert_eq!(counts(&distribute(&inp, r).unwrap()), reference(&inp, r));
+            }
+        }
+
+        #[test]
+        fn selection_equals_the_one_at_a_time_rule_on_large_inputs(inp in arb_large_input()) {
             for r in [Rounding::PriorityFirst, Rounding::LargestRemainder] {
                 prop_assert_eq!(counts(&distribute(&inp, r).unwrap()), reference(&inp, r));
             }
