@@ -382,11 +382,10 @@ pub fn check_shares<I>(input: &DistributeInput, raw: I) -> Result<Distribution, 
 where
     I: ExactSizeIterator<Item = (u32, i64)> + Clone,
 {
-    // Fastest path, what the native policies and the seed plugins return: the answer names
+    // Fast path, what the native policies and the seed plugins return: the answer names
     // every bucket once, in input order, and keeps every rule. One branch-free pass checks all
     // of that (an id in its place, `0 <= count <= cap` as one unsigned compare, the sum), then
-    // the shares are collected. Any failure goes on to the passes below, which name the first
-    // fault exactly as before.
+    // the shares are collected.
     if raw.len() == input.buckets.len() {
         let mut ok = true;
         // When `ok` each count is at most u32::MAX, so the sum of fewer than 2^32 of them
@@ -410,47 +409,7 @@ where
             });
         }
     }
-    // In input order, one pass: same checks, no hash map. The first entry that breaks a rule
-    // here is also the first the general path would report, since every entry before it names
-    // a distinct known bucket.
-    let mut it = raw.clone();
-    let mut out = Vec::with_capacity(input.buckets.len());
-    let mut sum: u128 = 0;
-    let mut in_order = true;
-    for b in &input.buckets {
-        match it.next() {
-            Some((id, count)) if id == b.id => {
-                if count < 0 {
-                    return Err(DistributionFault::Negative { id, count });
-                }
-                if count > b.cap as i64 {
-                    return Err(DistributionFault::AboveCap {
-                        id,
-                        count,
-                        cap: b.cap,
-                    });
-                }
-                sum += count as u128;
-                out.push(Share {
-                    id,
-                    count: count as u32,
-                });
-            }
-            _ => {
-                in_order = false;
-                break;
-            }
-        }
-    }
-    if in_order && it.next().is_none() {
-        if sum > input.total as u128 {
-            return Err(DistributionFault::AboveTotal {
-                sum,
-                total: input.total,
-            });
-        }
-        return Ok(Distribution { shares: out });
-    }
+    // Anything else, faults included, takes the general path, which names the first fault.
     check_any_order(input, raw)
 }
 
